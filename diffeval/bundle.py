@@ -1,0 +1,118 @@
+"""Reproducible training of everything bundled with the package.
+
+    python -m diffeval.bundle judge            # the Fashion-MNIST judge -> diffeval/assets/judge
+    python -m diffeval.bundle ddpm sd1 ...     # presets -> generators/bundled/<name>
+    python -m diffeval.bundle all              # judge, then every preset in order
+
+Seeds, budgets and wall times are written into each checkpoint's config.json ("training").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from generators import BUNDLED_DIR, load_checkpoint
+from generators.model import DiffusionModel
+from generators.presets import PRESET_NAMES, build_presets
+from generators.samplers import NoiseSource
+from generators.tokenizer import WordTokenizer
+from generators.training import TrainingData, train
+
+from .data import caption_corpus, captions_per_class, load_fashion_mnist
+from .judge import JUDGE_DIR
+from .judge.train import train_judge
+
+
+def text_vocab() -> list[str]:
+    """The vocabulary of the bundled text presets: every word of the caption set and evaluation prompts."""
+    return WordTokenizer.from_texts(caption_corpus()).vocab
+
+
+def fashion_training_data(data_dir: str | Path | None = None, skew: dict | None = None) -> TrainingData:
+    images, labels = load_fashion_mnist("train", data_dir)
+    return TrainingData(images=images, labels=labels, captions=captions_per_class(skew=skew))
+
+
+def reflow_pairs(base, n: int, steps: int, guidance: float, seed: int, data: TrainingData) -> TrainingData:
+    """(noise, sample) pairs from ``base``'s deterministic sampler with captions drawn like training."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    prompts = [data.captions[lab][int(torch.randint(len(data.captions[lab]), (1,), generator=g))] for lab in labels.tolist()]
+    shape = (base.config.channels, base.config.image_size, base.config.image_size)
+    noise = NoiseSource(seed, range(n), shape).draw()
+    images = base.sample(n, prompts=prompts, steps=steps, sampler="euler", guidance=guidance, noise=noise, progress=True)
+    return TrainingData(images=images, labels=labels, prompts=prompts, noise=noise)
+
+
+def train_preset(
+    name: str,
+    out_dir: str | Path | None = None,
+    steps: int | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    base_dir: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train preset ``name`` on Fashion-MNIST into ``out_dir`` (default: the bundled folder)."""
+    presets = build_presets(text_vocab())
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
+    preset = presets[name]
+    out = Path(out_dir) if out_dir else BUNDLED_DIR / name
+    cfg = preset.train
+    cfg.device = device
+    if steps is not None:
+        cfg.steps = steps
+    data = fashion_training_data(data_dir)
+    model = DiffusionModel(preset.model)
+    provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
+    if preset.base:
+        base_path = Path(base_dir) if base_dir else BUNDLED_DIR / preset.base
+        base = load_checkpoint(base_path, device)
+        model.load_state_dict(base.model.state_dict())
+        pairs_path = out / "reflow_pairs.pt"
+        if pairs_path.is_file():
+            saved = torch.load(pairs_path, weights_only=True)
+            data = TrainingData(images=saved["images"], labels=saved["labels"], prompts=saved["prompts"], noise=saved["noise"])
+        else:
+            t0 = time.time()
+            extra = preset.extra
+            data = reflow_pairs(base, extra["pairs"], extra["pair_steps"], extra["pair_guidance"], cfg.seed, data)
+            out.mkdir(parents=True, exist_ok=True)
+            torch.save({"images": data.images, "labels": data.labels, "prompts": data.prompts, "noise": data.noise}, pairs_path)
+            provenance["pair_wall_s"] = round(time.time() - t0, 1)
+        provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
+    log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
+    for leftover in ("train_state.pt", "reflow_pairs.pt"):
+        if out_dir is None and (out / leftover).exists():
+            (out / leftover).unlink()  # keep the bundled folder to config + weights + loss log
+    return log
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="+", help="judge, preset names, or all")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    todo = ["judge", *PRESET_NAMES] if args.what == ["all"] else args.what
+    for item in todo:
+        t0 = time.time()
+        if item == "judge":
+            meta = train_judge(load_fashion_mnist("train", args.data_dir), load_fashion_mnist("test", args.data_dir), JUDGE_DIR)
+            print(f"judge: test accuracy {meta['test_accuracy']:.4f}", flush=True)
+        else:
+            log = train_preset(item, device=args.device, data_dir=args.data_dir)
+            print(f"{item}: final loss {log['loss'].iloc[-1]:.4f}", flush=True)
+        print(f"{item}: {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

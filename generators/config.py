@@ -1,0 +1,72 @@
+"""The complete description of a diffusion model: everything needed to rebuild it from config.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .parameterization import PARAMETERIZATIONS
+from .schedules import ScheduleConfig
+
+BACKBONES = ("unet", "dit", "mmdit")
+CONDITIONINGS = ("none", "class", "text")
+
+
+@dataclass
+class SamplingDefaults:
+    """What ``Generator.sample`` uses when the caller leaves a choice open."""
+
+    sampler: str = "ddim"
+    steps: int = 50
+    guidance: float = 1.0
+    eta: float = 0.0
+    spacing: str = "uniform"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture, conditioning, output parameterization and noise schedule of one generator.
+
+    ``backbone_config`` holds the fields of UNetConfig / DiTConfig / MMDiTConfig; ``text_encoder`` the
+    fields of TextEncoderConfig; ``vocab`` the tokenizer vocabulary (text conditioning only).
+    """
+
+    backbone: str
+    parameterization: str
+    schedule: ScheduleConfig
+    conditioning: str = "none"
+    image_size: int = 28
+    channels: int = 1
+    emb_dim: int = 128
+    num_classes: int = 10
+    class_names: list[str] = field(default_factory=list)
+    backbone_config: dict[str, Any] = field(default_factory=dict)
+    text_encoder: dict[str, Any] = field(default_factory=dict)
+    vocab: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.schedule, dict):
+            self.schedule = ScheduleConfig(**self.schedule)
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {CONDITIONINGS}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown parameterization {self.parameterization!r}; choose one of {PARAMETERIZATIONS}")
+        if self.backbone == "mmdit" and self.conditioning != "text":
+            raise ValueError("the MMDiT backbone needs text conditioning")
+        if self.conditioning == "text" and not self.vocab:
+            raise ValueError("text conditioning needs a tokenizer vocabulary (vocab)")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["schedule"] = self.schedule.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model config has unknown fields: {sorted(unknown)}")
+        return cls(**data)

@@ -1,0 +1,257 @@
+"""The Generator interface every diffeval module consumes.
+
+Images at this boundary are float32 (N, C, H, W) in [0, 1] on CPU. Inside, the network works on
+x = 2 * image - 1 in [-1, 1] ("model space"); ``denoise`` works in model space.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import ModelConfig, SamplingDefaults
+from .devices import pick_device
+from .model import Conditioning, DiffusionModel
+from .parameterization import Prediction, to_prediction
+from .samplers import INVERTIBLE_SAMPLERS, SAMPLERS, NoiseSource, invert, run_sampler
+from .schedules import NoiseSchedule
+from .tokenizer import WordTokenizer
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What a generator is. ``conditioning``: "none" | "class" | "text"; resolution in pixels."""
+
+    name: str
+    family: str
+    parameterization: str
+    resolution: int
+    channels: int
+    conditioning: str
+    backbone: str
+    schedule: str
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    default_sampler: str = "ddim"
+    default_steps: int = 50
+    default_guidance: float = 1.0
+    invertible: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+class Generator:
+    """A trained diffusion model with its schedule, tokenizer and sampling defaults."""
+
+    def __init__(
+        self,
+        model: DiffusionModel,
+        name: str,
+        family: str,
+        defaults: SamplingDefaults | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config: ModelConfig = model.config
+        self.device = pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.schedule = NoiseSchedule(self.config.schedule)
+        self.defaults = defaults or SamplingDefaults()
+        self.tokenizer = (
+            WordTokenizer(self.config.vocab, self.config.text_encoder.get("max_len", 16))
+            if self.config.conditioning == "text"
+            else None
+        )
+        c = self.config
+        self.info = GeneratorInfo(
+            name=name,
+            family=family,
+            parameterization=c.parameterization,
+            resolution=c.image_size,
+            channels=c.channels,
+            conditioning=c.conditioning,
+            backbone=c.backbone,
+            schedule=c.schedule.kind,
+            num_classes=c.num_classes if c.conditioning == "class" else 0,
+            class_names=tuple(c.class_names),
+            default_sampler=self.defaults.sampler,
+            default_steps=self.defaults.steps,
+            default_guidance=self.defaults.guidance,
+        )
+
+    # ------------------------------------------------------------------ conditioning
+    def conditioning(self, n: int, prompts: Sequence[str] | str | None = None, labels=None) -> Conditioning:
+        """Build network conditions for n samples. ``None`` (or "" / -1) means the null condition."""
+        kind = self.config.conditioning
+        if kind == "none":
+            if prompts is not None or labels is not None:
+                raise ValueError(f"generator {self.info.name!r} is unconditional: it takes no prompts or labels")
+            return Conditioning()
+        if kind == "class":
+            if prompts is not None:
+                raise ValueError(f"generator {self.info.name!r} is class-conditional: pass labels, not prompts")
+            null = self.config.num_classes
+            if labels is None:
+                return Conditioning(labels=torch.full((n,), null, dtype=torch.long))
+            lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+            lab = lab.expand(n).clone() if lab.numel() == 1 else lab
+            if lab.numel() != n:
+                raise ValueError(f"got {lab.numel()} labels for {n} samples")
+            if ((lab < -1) | (lab >= null)).any():
+                raise ValueError(f"labels must lie in 0..{null - 1} (or -1 for none)")
+            lab[lab == -1] = null
+            return Conditioning(labels=lab)
+        if labels is not None:
+            raise ValueError(f"generator {self.info.name!r} is text-conditional: pass prompts, not labels")
+        if prompts is None:
+            prompts = [""]
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        prompts = list(prompts)
+        if len(prompts) == 1:
+            prompts = prompts * n
+        if len(prompts) != n:
+            raise ValueError(f"got {len(prompts)} prompts for {n} samples")
+        unknown = self.tokenizer.unknown_words(prompts)
+        if unknown:
+            warnings.warn(
+                f"words outside {self.info.name!r}'s vocabulary are read as <unk>: {', '.join(unknown)}", stacklevel=3
+            )
+        ids, mask = self.tokenizer.encode(prompts)
+        return Conditioning(ids=ids, mask=mask)
+
+    def null_conditioning(self, n: int) -> Conditioning:
+        return self.conditioning(n) if self.config.conditioning != "none" else Conditioning()
+
+    # ------------------------------------------------------------------ the denoiser
+    def _coefficients(self, t: torch.Tensor):
+        t_eval = t.clamp(min=self.schedule.t_min_train)
+        alpha, sigma = self.schedule.alpha_sigma(t_eval)
+        d_alpha, d_sigma = self.schedule.d_alpha_sigma(t_eval)
+        return t_eval, alpha, sigma, d_alpha, d_sigma
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t, prompts=None, labels=None, guidance: float = 1.0) -> Prediction:
+        """Model estimate at (x_t, t) in model space: a Prediction with x0, eps, score, v.
+
+        x_t: (N, C, H, W) float in model space ([-1, 1] data scale); t: float or (N,) in [0, 1]
+        (clamped below to the smallest trained time); conditions as in ``sample``.
+        """
+        x_t = x_t.to(self.device, torch.float32)
+        n = x_t.shape[0]
+        t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(n).clone()
+        cond = self.conditioning(n, prompts, labels).to(self.device)
+        return self._predict(x_t, t, cond, guidance)
+
+    def _predict(self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, guidance: float) -> Prediction:
+        t_eval, alpha, sigma, d_alpha, d_sigma = self._coefficients(t)
+        t_net = t_eval.float().to(self.device)
+        if guidance != 1.0 and self.config.conditioning != "none":
+            both = Conditioning.cat([cond, self.null_conditioning(x.shape[0]).to(self.device)])
+            out_c, out_u = self.model(torch.cat([x, x]), torch.cat([t_net, t_net]), both).chunk(2)
+            out = out_u + guidance * (out_c - out_u)
+        else:
+            out = self.model(x, t_net, cond)
+        dev = lambda v: v.to(self.device, torch.float32)  # noqa: E731
+        return to_prediction(
+            out.float(), x, dev(alpha), dev(sigma), self.config.parameterization, dev(d_alpha), dev(d_sigma)
+        )
+
+    # ------------------------------------------------------------------ sampling
+    def _resolve(self, steps, sampler, guidance, eta, spacing):
+        d = self.defaults
+        sampler = sampler or d.sampler
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        guidance = d.guidance if guidance is None else float(guidance)
+        if self.config.conditioning == "none" and guidance != 1.0:
+            raise ValueError(f"generator {self.info.name!r} is unconditional: guidance must be 1")
+        steps = int(steps or d.steps)
+        if steps < 1:
+            raise ValueError("steps must be at least 1")
+        return steps, sampler, guidance, d.eta if eta is None else float(eta), spacing or d.spacing
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        prompts: Sequence[str] | str | None = None,
+        labels=None,
+        steps: int | None = None,
+        sampler: str | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+        eta: float | None = None,
+        spacing: str | None = None,
+        noise: torch.Tensor | None = None,
+        batch_size: int = 250,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """n images, float32 (n, C, H, W) in [0, 1] on CPU.
+
+        Sample i depends only on (seed, i) and the settings, not on batch_size. ``noise``: optional
+        initial noise (n, C, H, W) at t = 1 in model space (the watermark embeds its key there).
+        """
+        steps, sampler, guidance, eta, spacing = self._resolve(steps, sampler, guidance, eta, spacing)
+        cond = self.conditioning(n, prompts, labels)
+        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        if noise is not None and tuple(noise.shape) != (n, *shape):
+            raise ValueError(f"noise must have shape {(n, *shape)}, got {tuple(noise.shape)}")
+        times = self.schedule.sampling_times(steps, spacing)
+        nfe = 2 * steps - 1 if sampler == "heun" else steps
+        bar = tqdm(total=nfe * ((n + batch_size - 1) // batch_size), desc=f"sample {self.info.name}", disable=not progress)
+        out = []
+        for start in range(0, n, batch_size):
+            idx = list(range(start, min(n, start + batch_size)))
+            source = NoiseSource(seed, idx, shape, self.device)
+            x = source.draw() if noise is None else noise[idx].to(self.device, torch.float32)
+            c = cond[start : start + len(idx)].to(self.device)
+
+            def denoise(x_, t_, c=c):
+                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance)
+                return p.x0, p.eps
+
+            x = run_sampler(denoise, self.schedule, x, times, sampler, source, eta, bar.update)
+            out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
+        bar.close()
+        return torch.cat(out) if out else torch.empty(0, *shape)
+
+    @torch.no_grad()
+    def invert(
+        self,
+        images: torch.Tensor,
+        steps: int = 50,
+        sampler: str | None = None,
+        prompts=None,
+        labels=None,
+        guidance: float = 1.0,
+        batch_size: int = 250,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] -> the initial noise at t = 1 (model space, float32, CPU) that
+        the deterministic sampler maps to them. Default: the null condition, guidance 1."""
+        sampler = sampler or ("euler" if self.schedule.is_flow else "ddim")
+        if sampler not in INVERTIBLE_SAMPLERS:
+            raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
+        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
+        n = images.shape[0]
+        cond = self.conditioning(n, prompts, labels)
+        times = self.schedule.sampling_times(steps, "uniform")
+        out = []
+        bar = tqdm(total=n, desc=f"invert {self.info.name}", disable=not progress)
+        for start in range(0, n, batch_size):
+            x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
+            c = cond[start : start + x.shape[0]].to(self.device)
+
+            def denoise(x_, t_, c=c):
+                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance)
+                return p.x0, p.eps
+
+            out.append(invert(denoise, self.schedule, x, times, sampler).float().cpu())
+            bar.update(x.shape[0])
+        bar.close()
+        return torch.cat(out)

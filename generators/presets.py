@@ -1,0 +1,87 @@
+"""Named generator configurations matching the field's history, all at Fashion-MNIST size (1x28x28).
+
+| preset       | backbone | conditioning | output   | schedule              | default sampler        |
+|--------------|----------|--------------|----------|-----------------------|------------------------|
+| ddpm         | UNet     | none         | eps      | linear, T=1000        | ddpm, 100 steps        |
+| sd1          | UNet     | text + CFG   | eps      | scaled_linear, T=1000 | dpm++2m, 20 steps, w=3 |
+| sd2          | UNet     | text + CFG   | v        | scaled_linear, T=1000 | dpm++2m, 20 steps, w=3 |
+| dit          | DiT      | class + CFG  | eps      | linear, T=1000        | ddim, 50 steps, w=3    |
+| sd3          | MMDiT    | text + CFG   | velocity | rectified flow        | euler, 28 steps, w=3   |
+| sd3-reflow   | MMDiT    | text         | velocity | rectified flow        | euler, 2 steps, w=1    |
+
+``sd3-reflow`` is ``sd3`` after one reflow round on (noise, guided sample) pairs: guidance is baked in.
+The UNet works on 2x2 pixel-unshuffled images (14x14x4), a cheap stand-in for SD's latent space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .config import ModelConfig, SamplingDefaults
+from .schedules import ScheduleConfig
+from .training.config import TrainConfig
+
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+
+_UNET = {"base_channels": 48, "channel_mult": (1, 2), "num_res_blocks": 1, "attention_levels": (1,), "patch": 2}
+_DIT = {"patch": 4, "dim": 128, "depth": 6, "heads": 4}
+_MMDIT = {"patch": 4, "dim": 128, "depth": 4, "heads": 4}
+_TEXT = {"dim": 64, "depth": 2, "heads": 4, "max_len": 12}
+
+
+@dataclass
+class Preset:
+    """A named recipe: model architecture, training budget, sampling defaults."""
+
+    name: str
+    family: str
+    model: ModelConfig
+    train: TrainConfig
+    sampling: SamplingDefaults
+    description: str
+    base: str | None = None  # reflow presets start from this preset's checkpoint
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _model(backbone, parameterization, schedule, conditioning, bb, vocab=()) -> ModelConfig:
+    return ModelConfig(
+        backbone=backbone,
+        parameterization=parameterization,
+        schedule=schedule,
+        conditioning=conditioning,
+        class_names=list(FASHION_CLASSES),
+        backbone_config=dict(bb),
+        text_encoder=dict(_TEXT) if conditioning == "text" else {},
+        vocab=list(vocab),
+    )
+
+
+def build_presets(vocab: list[str] | tuple[str, ...] = ("<pad>", "<unk>", "<bos>", "<eos>")) -> dict[str, Preset]:
+    """All presets. ``vocab``: the tokenizer vocabulary for the text presets (from the caption set)."""
+    linear = ScheduleConfig("linear", 1000)
+    scaled = ScheduleConfig("scaled_linear", 1000)
+    flow = ScheduleConfig("rectified_flow", None)
+    unet_train = TrainConfig(steps=1200, batch_size=64, lr=5e-4, ema_decay=0.995)
+    tf_train = TrainConfig(steps=1600, batch_size=64, lr=5e-4, ema_decay=0.995)
+    return {
+        "ddpm": Preset("ddpm", "ddpm", _model("unet", "eps", linear, "none", _UNET), replace(unet_train, cond_dropout=0.0),
+                       SamplingDefaults("ddpm", 100, 1.0), "UNet, eps, unconditional (Ho et al. 2020)"),
+        "sd1": Preset("sd1", "sd1", _model("unet", "eps", scaled, "text", _UNET, vocab), unet_train,
+                      SamplingDefaults("dpm++2m", 20, 3.0), "UNet + cross-attention, eps, text + CFG (SD 1.x)"),
+        "sd2": Preset("sd2", "sd2", _model("unet", "v", scaled, "text", _UNET, vocab), unet_train,
+                      SamplingDefaults("dpm++2m", 20, 3.0), "UNet + cross-attention, v-prediction, text + CFG (SD 2.x)"),
+        "dit": Preset("dit", "dit", _model("dit", "eps", linear, "class", _DIT), tf_train,
+                      SamplingDefaults("ddim", 50, 3.0), "DiT with adaLN-Zero, eps, class + CFG (Peebles & Xie 2023)"),
+        "sd3": Preset("sd3", "sd3", _model("mmdit", "velocity", flow, "text", _MMDIT, vocab), tf_train,
+                      SamplingDefaults("euler", 28, 3.0), "MMDiT, rectified flow, text + CFG (SD3)"),
+        "sd3-reflow": Preset("sd3-reflow", "sd3", _model("mmdit", "velocity", flow, "text", _MMDIT, vocab),
+                             TrainConfig(steps=600, batch_size=64, lr=1e-4, cond_dropout=0.0, warmup=0, ema_decay=0.995),
+                             SamplingDefaults("euler", 2, 1.0), "sd3 after one reflow round (1-4 step sampling)",
+                             base="sd3", extra={"pairs": 3000, "pair_steps": 20, "pair_guidance": 3.0}),
+    }
+
+
+PRESET_NAMES = ("ddpm", "sd1", "sd2", "dit", "sd3", "sd3-reflow")

@@ -1,0 +1,41 @@
+"""CLI: sampling to a grid, one-line errors with non-zero exit."""
+
+from __future__ import annotations
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from diffeval.cli import main
+from generators.checkpoints import save_checkpoint
+
+from ..conftest import tiny_generator
+
+
+def test_sample_writes_grid_and_npz(tmp_path):
+    g = tiny_generator("sd1")
+    save_checkpoint(tmp_path / "ckpt", g.model, "tiny", "sd1", g.defaults)
+    out, npz = tmp_path / "grid.png", tmp_path / "x.npz"
+    result = CliRunner().invoke(main, ["sample", "-g", str(tmp_path / "ckpt"), "--n", "6", "--prompt", "a shoe",
+                                       "--prompt", "a bag", "--steps", "3", "--out", str(out), "--npz", str(npz)], obj={})
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size[0] > 8
+    arr = np.load(npz)["images"]
+    assert arr.shape == (6, 8, 8, 1) and arr.dtype == np.uint8
+
+
+def test_errors_are_one_line_with_exit_code(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["sample", "-g", "no-such-model", "--out", str(tmp_path / "g.png")], obj={})
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("error: unknown generator")
+    assert "Traceback" not in result.output
+    g = tiny_generator("dit")
+    save_checkpoint(tmp_path / "c", g.model, "tiny", "dit", g.defaults)
+    result = runner.invoke(main, ["sample", "-g", str(tmp_path / "c"), "--label", "42", "--out", str(tmp_path / "g.png")], obj={})
+    assert result.exit_code == 1 and "labels must lie in 0..9" in result.output
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = CliRunner().invoke(main, ["--debug", "sample", "-g", "no-such-model"], obj={})
+    assert result.exit_code != 0 and result.exception is not None
