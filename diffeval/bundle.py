@@ -3,6 +3,7 @@
     python -m diffeval.bundle judge            # the Fashion-MNIST judge -> diffeval/assets/judge
     python -m diffeval.bundle ddpm sd1 ...     # presets -> generators/bundled/<name>
     python -m diffeval.bundle all              # judge, then every preset in order
+    python -m diffeval.bundle dit --continue --steps 3000   # train the bundled dit further
 
 Seeds, budgets and wall times are written into each checkpoint's config.json ("training").
 """
@@ -10,6 +11,7 @@ Seeds, budgets and wall times are written into each checkpoint's config.json ("t
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ import pandas as pd
 import torch
 
 from generators import BUNDLED_DIR, load_checkpoint
+from generators.checkpoints import read_config
 from generators.model import DiffusionModel
 from generators.presets import PRESET_NAMES, build_presets
 from generators.samplers import NoiseSource
@@ -59,8 +62,14 @@ def train_preset(
     base_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Train preset ``name`` on Fashion-MNIST into ``out_dir`` (default: the bundled folder)."""
+    """Train preset ``name`` on Fashion-MNIST into ``out_dir`` (default: the bundled folder).
+
+    ``init_from``: a checkpoint directory of the same architecture whose weights start the run (to
+    continue training an exported model with a fresh optimizer); ignored when resuming from
+    ``out_dir/train_state.pt``.
+    """
     presets = build_presets(text_vocab())
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
@@ -73,6 +82,13 @@ def train_preset(
     data = fashion_training_data(data_dir)
     model = DiffusionModel(preset.model)
     provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
+    if init_from:
+        start = load_checkpoint(init_from, "cpu")
+        model.load_state_dict(start.model.state_dict())
+        done = read_config(init_from).get("training", {})
+        cfg.seed += int(done.get("steps_done") or 0)  # fresh batches, not a replay of the first run's
+        provenance["init_from"] = {"path": str(init_from), "steps_done": done.get("steps_done"),
+                                   "train_wall_s": done.get("train_wall_s"), "init_from": done.get("init_from")}
     if preset.base:
         base_path = Path(base_dir) if base_dir else BUNDLED_DIR / preset.base
         base = load_checkpoint(base_path, device)
@@ -101,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", nargs="+", help="judge, preset names, or all")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--steps", type=int, default=None, help="override every preset's step budget")
+    parser.add_argument("--continue", dest="cont", action="store_true",
+                        help="start each preset from its current bundled weights (fresh optimizer)")
     args = parser.parse_args(argv)
     todo = ["judge", *PRESET_NAMES] if args.what == ["all"] else args.what
     for item in todo:
@@ -109,7 +128,14 @@ def main(argv: list[str] | None = None) -> None:
             meta = train_judge(load_fashion_mnist("train", args.data_dir), load_fashion_mnist("test", args.data_dir), JUDGE_DIR)
             print(f"judge: test accuracy {meta['test_accuracy']:.4f}", flush=True)
         else:
-            log = train_preset(item, device=args.device, data_dir=args.data_dir)
+            init = None
+            if args.cont and (BUNDLED_DIR / item / "model.safetensors").is_file():
+                init = BUNDLED_DIR / item / "_start"
+                shutil.rmtree(init, ignore_errors=True)
+                shutil.copytree(BUNDLED_DIR / item, init)
+            log = train_preset(item, steps=args.steps, device=args.device, data_dir=args.data_dir, init_from=init)
+            if init is not None:
+                shutil.rmtree(init)
             print(f"{item}: final loss {log['loss'].iloc[-1]:.4f}", flush=True)
         print(f"{item}: {time.time() - t0:.0f} s", flush=True)
 

@@ -53,11 +53,12 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--data-dir", default=None, help="Folder with the Fashion-MNIST idx files (else DIFFEVAL_DATA / Debian package).")
 @click.option("--base", "base_dir", default=None, help="Checkpoint to start reflow from (sd3-reflow; default: bundled sd3).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/train_state.pt if present.")
-def train(preset, steps, out_dir, device, data_dir, base_dir, resume) -> None:
+@click.option("--init-from", default=None, help="Start from this checkpoint's weights (same architecture), fresh optimizer.")
+def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from) -> None:
     """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
     from .bundle import train_preset
 
-    log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume)
+    log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from)
     click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
 
 

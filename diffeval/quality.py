@@ -49,8 +49,9 @@ def generate_for_quality(g: Generator, n: int, seed: int = 0, **sampling) -> tup
     return g.sample(n, seed=seed, **sampling), None
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion k/n (95% by default)."""
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion k/n."""
+    z = stats.norm.ppf(0.5 + confidence / 2)
     if n == 0:
         return float("nan"), float("nan")
     p = k / n

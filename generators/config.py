@@ -21,6 +21,7 @@ class SamplingDefaults:
     guidance: float = 1.0
     eta: float = 0.0
     spacing: str = "uniform"
+    clip_x0: bool = True  # clamp x0_hat to the data range [-1, 1] and recompute eps_hat (DDPM's clip_sample)
 
 
 @dataclass

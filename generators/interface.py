@@ -145,7 +145,9 @@ class Generator:
         cond = self.conditioning(n, prompts, labels).to(self.device)
         return self._predict(x_t, t, cond, guidance)
 
-    def _predict(self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, guidance: float) -> Prediction:
+    def _predict(
+        self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, guidance: float, clip_x0: bool = False
+    ) -> Prediction:
         t_eval, alpha, sigma, d_alpha, d_sigma = self._coefficients(t)
         t_net = t_eval.float().to(self.device)
         if guidance != 1.0 and self.config.conditioning != "none":
@@ -155,9 +157,15 @@ class Generator:
         else:
             out = self.model(x, t_net, cond)
         dev = lambda v: v.to(self.device, torch.float32)  # noqa: E731
-        return to_prediction(
+        pred = to_prediction(
             out.float(), x, dev(alpha), dev(sigma), self.config.parameterization, dev(d_alpha), dev(d_sigma)
         )
+        if clip_x0:
+            a, s = dev(alpha)[:, None, None, None], dev(sigma)[:, None, None, None]
+            x0 = pred.x0.clamp(-1.0, 1.0)
+            eps = torch.where(s > 0, (x - a * x0) / s.clamp(min=1e-12), pred.eps)
+            pred = Prediction(x=x, x0=x0, eps=eps, alpha=pred.alpha, sigma=pred.sigma)
+        return pred
 
     # ------------------------------------------------------------------ sampling
     def _resolve(self, steps, sampler, guidance, eta, spacing):
@@ -186,6 +194,7 @@ class Generator:
         eta: float | None = None,
         spacing: str | None = None,
         noise: torch.Tensor | None = None,
+        clip_x0: bool | None = None,
         batch_size: int = 250,
         progress: bool = False,
     ) -> torch.Tensor:
@@ -193,8 +202,10 @@ class Generator:
 
         Sample i depends only on (seed, i) and the settings, not on batch_size. ``noise``: optional
         initial noise (n, C, H, W) at t = 1 in model space (the watermark embeds its key there).
+        ``clip_x0``: clamp each x0 estimate to [-1, 1] (default: the generator's setting).
         """
         steps, sampler, guidance, eta, spacing = self._resolve(steps, sampler, guidance, eta, spacing)
+        clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         cond = self.conditioning(n, prompts, labels)
         shape = (self.config.channels, self.config.image_size, self.config.image_size)
         if noise is not None and tuple(noise.shape) != (n, *shape):
@@ -210,7 +221,7 @@ class Generator:
             c = cond[start : start + len(idx)].to(self.device)
 
             def denoise(x_, t_, c=c):
-                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance)
+                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance, clip)
                 return p.x0, p.eps
 
             x = run_sampler(denoise, self.schedule, x, times, sampler, source, eta, bar.update)
@@ -227,11 +238,14 @@ class Generator:
         prompts=None,
         labels=None,
         guidance: float = 1.0,
+        clip_x0: bool | None = None,
         batch_size: int = 250,
         progress: bool = False,
     ) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] -> the initial noise at t = 1 (model space, float32, CPU) that
-        the deterministic sampler maps to them. Default: the null condition, guidance 1."""
+        the deterministic sampler maps to them. Default: the null condition, guidance 1, and the same
+        x0 clipping as ``sample``."""
+        clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         sampler = sampler or ("euler" if self.schedule.is_flow else "ddim")
         if sampler not in INVERTIBLE_SAMPLERS:
             raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
@@ -248,7 +262,7 @@ class Generator:
             c = cond[start : start + x.shape[0]].to(self.device)
 
             def denoise(x_, t_, c=c):
-                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance)
+                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance, clip)
                 return p.x0, p.eps
 
             out.append(invert(denoise, self.schedule, x, times, sampler).float().cpu())

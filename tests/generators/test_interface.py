@@ -91,3 +91,18 @@ def test_denoise_returns_consistent_prediction(tiny_kind):
     alpha, sigma = (v.float() for v in g.schedule.alpha_sigma(torch.tensor(0.5)))
     assert torch.allclose(alpha * p.x0 + sigma * p.eps, x, atol=1e-5)
     assert torch.allclose(p.score, -p.eps / sigma, atol=1e-6)
+
+
+def test_clip_x0_keeps_the_path_consistent():
+    g = tiny_generator("dit")
+    x = torch.randn(4, 1, 8, 8) * 3
+    t = torch.full((4,), 0.7, dtype=torch.float64)
+    cond = g.conditioning(4, labels=[1, 2, 3, 4])
+    raw = g._predict(x, t, cond, 1.0, clip_x0=False)
+    clipped = g._predict(x, t, cond, 1.0, clip_x0=True)
+    alpha, sigma = (v.float() for v in g.schedule.alpha_sigma(torch.tensor(0.7)))
+    assert raw.x0.abs().max() > 1 and clipped.x0.abs().max() <= 1
+    assert torch.allclose(alpha * clipped.x0 + sigma * clipped.eps, x, atol=1e-5)
+    a = g.sample(2, labels=1, steps=3, clip_x0=True)
+    b = g.sample(2, labels=1, steps=3, clip_x0=False)
+    assert a.shape == b.shape
