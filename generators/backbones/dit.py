@@ -46,16 +46,13 @@ class DiTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    """adaLN then a linear map of each token to a patch of pixels (both zero-initialised)."""
+    """adaLN then a linear map of each token to a patch of pixels (both zeroed by init_transformer_weights)."""
 
     def __init__(self, dim: int, patch: int, channels: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ada = nn.Linear(dim, 2 * dim)
         self.linear = nn.Linear(dim, patch * patch * channels)
-        for layer in (self.ada, self.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift, scale = self.ada(F.silu(c)).chunk(2, dim=-1)
@@ -74,13 +71,24 @@ def unpatchify(tokens: torch.Tensor, patch: int, channels: int, h: int, w: int) 
     return torch.einsum("nhwpqc->nchpwq", x).reshape(n, channels, h, w)
 
 
-def init_transformer_weights(module: nn.Module) -> None:
-    """Xavier-uniform linears with zero bias; zero adaLN modulation (DiT's initialisation)."""
+def init_transformer_weights(
+    module: nn.Module, time: TimestepEmbedder, zeroed: list[nn.Linear], patch: nn.Conv2d | None = None
+) -> None:
+    """DiT's initialisation: Xavier-uniform linears with zero bias, then the patch embedding like a
+    linear map (if given), N(0, 0.02) time MLP, and the adaLN modulations and output projection in
+    ``zeroed`` set to exactly zero (the model starts at output 0). The order fixes the random draws."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    if patch is not None:
+        nn.init.xavier_uniform_(patch.weight.view(patch.out_channels, -1))
+    nn.init.normal_(time.mlp[0].weight, std=0.02)
+    nn.init.normal_(time.mlp[2].weight, std=0.02)
+    for layer in zeroed:
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
 
 
 class DiT(nn.Module):
@@ -99,16 +107,8 @@ class DiT(nn.Module):
         self.time = TimestepEmbedder(config.dim)
         self.blocks = nn.ModuleList(DiTBlock(config.dim, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final = FinalLayer(config.dim, config.patch, in_channels)
-        init_transformer_weights(self)
-        nn.init.xavier_uniform_(self.patch_embed.weight.view(config.dim, -1))
-        nn.init.normal_(self.time.mlp[0].weight, std=0.02)
-        nn.init.normal_(self.time.mlp[2].weight, std=0.02)
-        for block in self.blocks:
-            nn.init.zeros_(block.ada.weight)
-            nn.init.zeros_(block.ada.bias)
-        for layer in (self.final.ada, self.final.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        zeroed = [b.ada for b in self.blocks] + [self.final.ada, self.final.linear]
+        init_transformer_weights(self, self.time, zeroed, self.patch_embed)
 
     def forward(self, x, t, cond_vec=None, tokens=None, token_mask=None):
         h = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed

@@ -103,16 +103,8 @@ class MMDiT(nn.Module):
         self.time = TimestepEmbedder(config.dim)
         self.blocks = nn.ModuleList(JointBlock(config.dim, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final = FinalLayer(config.dim, config.patch, in_channels)
-        init_transformer_weights(self)
-        nn.init.normal_(self.time.mlp[0].weight, std=0.02)
-        nn.init.normal_(self.time.mlp[2].weight, std=0.02)
-        for block in self.blocks:
-            for stream in (block.img, block.txt):
-                nn.init.zeros_(stream.ada.weight)
-                nn.init.zeros_(stream.ada.bias)
-        for layer in (self.final.ada, self.final.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        adas = [stream.ada for block in self.blocks for stream in (block.img, block.txt)]
+        init_transformer_weights(self, self.time, adas + [self.final.ada, self.final.linear])
 
     def forward(self, x, t, cond_vec=None, tokens=None, token_mask=None):
         if tokens is None:
