@@ -162,6 +162,8 @@ class NoiseSchedule:
         """
         if steps < 1:
             raise ValueError("steps must be at least 1")
+        if self.discrete and steps > self.config.discrete_steps:
+            raise ValueError(f"at most {self.config.discrete_steps} steps on this discrete schedule, got {steps}")
         if spacing == "uniform":
             t = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
             if self.discrete:
@@ -173,8 +175,8 @@ class NoiseSchedule:
             return t
         if spacing == "karras":
             t_hi = 1.0 - (1e-3 if self.is_flow else 0.0)
-            a_hi, s_hi = self.alpha_sigma(torch.tensor(t_hi))
-            a_lo, s_lo = self.alpha_sigma(torch.tensor(self.t_min_train))
+            a_hi, s_hi = self.alpha_sigma(torch.tensor(t_hi, dtype=torch.float64))
+            a_lo, s_lo = self.alpha_sigma(torch.tensor(self.t_min_train, dtype=torch.float64))
             r_max, r_min = (s_hi / a_hi).item(), (s_lo / a_lo).item()
             if steps == 1:
                 ratios = torch.tensor([r_max], dtype=torch.float64)

@@ -44,7 +44,7 @@ def run_sampler(
     eta: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Integrate from ``x`` at times[0] down to times[-1] (normally 0). Returns the final x (float32).
+    """Integrate from ``x`` at times[0] down to times[-1] (normally 0). Returns the final x (x's dtype).
 
     times: decreasing float64 tensor of steps + 1 values. ``noise`` is required for stochastic steps
     (ddpm, ddim with eta > 0). Network evaluations: one per step, two for heun (one on its last step).
@@ -125,6 +125,8 @@ def _dpmpp_2m_step(x, x0, a_t, s_t, a_s, s_s, prev_x0, prev_h):
     lam_t = np.log(a_t) - np.log(s_t)
     lam_s = np.log(a_s) - np.log(s_s)
     h = lam_s - lam_t
+    if h == 0:  # a repeated time: nothing to integrate
+        return x, prev_x0, prev_h
     if prev_x0 is None or prev_h is None:
         d = x0
     else:
