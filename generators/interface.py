@@ -167,6 +167,15 @@ class Generator:
             pred = Prediction(x=x, x0=x0, eps=eps, alpha=pred.alpha, sigma=pred.sigma)
         return pred
 
+    def _denoiser(self, cond: Conditioning, guidance: float, clip_x0: bool):
+        """The (x, t) -> (x0_hat, eps_hat) function the samplers integrate, for a fixed batch of conditions."""
+
+        def denoise(x: torch.Tensor, t: float):
+            p = self._predict(x, torch.full((x.shape[0],), t, dtype=torch.float64), cond, guidance, clip_x0)
+            return p.x0, p.eps
+
+        return denoise
+
     # ------------------------------------------------------------------ sampling
     def _resolve(self, steps, sampler, guidance, eta, spacing):
         d = self.defaults
@@ -220,11 +229,7 @@ class Generator:
             x = source.draw() if noise is None else noise[idx].to(self.device, torch.float32)
             c = cond[start : start + len(idx)].to(self.device)
 
-            def denoise(x_, t_, c=c):
-                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance, clip)
-                return p.x0, p.eps
-
-            x = run_sampler(denoise, self.schedule, x, times, sampler, source, eta, bar.update)
+            x = run_sampler(self._denoiser(c, guidance, clip), self.schedule, x, times, sampler, source, eta, bar.update)
             out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
         bar.close()
         return torch.cat(out) if out else torch.empty(0, *shape)
@@ -261,11 +266,7 @@ class Generator:
             x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
             c = cond[start : start + x.shape[0]].to(self.device)
 
-            def denoise(x_, t_, c=c):
-                p = self._predict(x_, torch.full((x_.shape[0],), t_, dtype=torch.float64), c, guidance, clip)
-                return p.x0, p.eps
-
-            out.append(invert(denoise, self.schedule, x, times, sampler).float().cpu())
+            out.append(invert(self._denoiser(c, guidance, clip), self.schedule, x, times, sampler).float().cpu())
             bar.update(x.shape[0])
         bar.close()
         return torch.cat(out)

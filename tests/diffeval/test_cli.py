@@ -19,7 +19,8 @@ def test_sample_writes_grid_and_npz(tmp_path):
     result = CliRunner().invoke(main, ["sample", "-g", str(tmp_path / "ckpt"), "--n", "6", "--prompt", "a shoe",
                                        "--prompt", "a bag", "--steps", "3", "--out", str(out), "--npz", str(npz)], obj={})
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size[0] > 8
+    with Image.open(out) as img:
+        assert img.size[0] > 8
     arr = np.load(npz)["images"]
     assert arr.shape == (6, 8, 8, 1) and arr.dtype == np.uint8
 
