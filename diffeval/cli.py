@@ -127,6 +127,12 @@ def quality(names, n, seed, out_dir, device) -> None:
     click.echo(table.drop(columns=["class_hist"]).to_string(index=False))
 
 
+from .cli_metrics import benchmark, stats  # noqa: E402  (registered below, defined apart)
+
+main.add_command(benchmark)
+main.add_command(stats)
+
+
 def run() -> None:
     """Console-script entry point."""
     main(obj={})

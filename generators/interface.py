@@ -177,7 +177,8 @@ class Generator:
         return denoise
 
     # ------------------------------------------------------------------ sampling
-    def _resolve(self, steps, sampler, guidance, eta, spacing):
+    def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
+        """(steps, sampler, guidance, eta, spacing) with None replaced by this generator's defaults; checked."""
         d = self.defaults
         sampler = sampler or d.sampler
         if sampler not in SAMPLERS:
@@ -206,14 +207,16 @@ class Generator:
         clip_x0: bool | None = None,
         batch_size: int = 250,
         progress: bool = False,
+        first_index: int = 0,
     ) -> torch.Tensor:
         """n images, float32 (n, C, H, W) in [0, 1] on CPU.
 
-        Sample i depends only on (seed, i) and the settings, not on batch_size. ``noise``: optional
+        Sample i depends only on (seed, first_index + i) and the settings, not on batch_size, so a
+        large run can be made in shards (``first_index`` = the shard's offset). ``noise``: optional
         initial noise (n, C, H, W) at t = 1 in model space (the watermark embeds its key there).
         ``clip_x0``: clamp each x0 estimate to [-1, 1] (default: the generator's setting).
         """
-        steps, sampler, guidance, eta, spacing = self._resolve(steps, sampler, guidance, eta, spacing)
+        steps, sampler, guidance, eta, spacing = self.resolve_settings(steps, sampler, guidance, eta, spacing)
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         cond = self.conditioning(n, prompts, labels)
         shape = (self.config.channels, self.config.image_size, self.config.image_size)
@@ -225,7 +228,7 @@ class Generator:
         out = []
         for start in range(0, n, batch_size):
             idx = list(range(start, min(n, start + batch_size)))
-            source = NoiseSource(seed, idx, shape, self.device)
+            source = NoiseSource(seed, [first_index + i for i in idx], shape, self.device)
             x = source.draw() if noise is None else noise[idx].to(self.device, torch.float32)
             c = cond[start : start + len(idx)].to(self.device)
 

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import torch
@@ -77,7 +78,8 @@ def _stage(source: Path, root: Path) -> None:
         if target.is_file():
             continue
         gz, plain = source / name, source / name[:-3]
-        tmp = raw / f".{target.name}.tmp"
+        # A name unique to this process, so that two processes staging at once never share a temp file.
+        tmp = raw / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         if gz.is_file():
             with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)

@@ -1,0 +1,70 @@
+"""Writing the benchmark table (CSV, Markdown, JSON, all atomic) and the FID-against-NFE plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from generators.checkpoints import atomic_write_text
+
+MARKDOWN_COLUMNS = [
+    "generator", "sampler", "steps", "nfe", "guidance", "n_samples", "fid", "fid_lo", "fid_hi", "kid", "kid_std",
+    "is_mean", "precision", "recall", "density", "coverage", "clip_score", "lpips_diversity", "cond_accuracy",
+    "samples_per_s",
+]
+
+
+def write_tables(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[str, Path]:
+    """benchmark.csv, benchmark.md (main columns, NaN-only columns dropped) and benchmark.json
+    (all rows plus the settings); returns the paths."""
+    out = Path(out)
+    paths = {"csv": out / "benchmark.csv", "md": out / "benchmark.md", "json": out / "benchmark.json"}
+    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    shown = table[[c for c in MARKDOWN_COLUMNS if c in table and table[c].notna().any()]]
+    md = shown.to_markdown(index=False, floatfmt=".4g")
+    errors = table[table["error"].notna()] if "error" in table else table.iloc[0:0]
+    if len(errors):
+        md += "\n\nFailed rows:\n" + "\n".join(f"- {r.generator}: {r.error}" for r in errors.itertuples())
+    atomic_write_text(paths["md"], md + "\n")
+    records = json.loads(table.to_json(orient="records"))
+    atomic_write_text(paths["json"], json.dumps({"settings": settings, "rows": records}, indent=1, default=str))
+    return paths
+
+
+def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
+    """FID (with its half-sampling 95% interval) against NFE, one line per generator and sampler; the real-data
+    floor as a horizontal line. None when no generator row has an NFE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gen = table[table["nfe"].notna() & table["fid"].notna()]
+    if gen.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
+    for (name, sampler), part in gen.groupby(["generator", "sampler"], sort=False):
+        part = part.sort_values("nfe")
+        err = np.vstack([part["fid"] - part["fid_lo"], part["fid_hi"] - part["fid"]]) if part["fid_lo"].notna().all() else None
+        ax.errorbar(part["nfe"], part["fid"], yerr=err, marker="o", capsize=3, label=f"{name} ({sampler})")
+    for r in table[table["family"] == "real"].itertuples():
+        ax.axhline(r.fid, color="grey", ls="--", lw=1, label=f"{r.generator} (floor)")
+    ax.set_xscale("log")
+    ax.set_xlabel("network evaluations per image (NFE)")
+    ax.set_ylabel(f"FID ({gen['feature_space'].iloc[0]} features)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,206 @@
+"""What a benchmark row evaluates: a generator, an image folder, an ``.npz`` archive or a data set split.
+
+``resolve_source(text)`` decides which:
+- a bundled generator name (``sd3``) or a checkpoint directory (has ``config.json``) -> GeneratorSource;
+- ``fashion-mnist:train`` / ``fashion-mnist:test`` -> DatasetSource (real images; the floor row);
+- a file ending in ``.npz`` -> NpzSource (key ``images``, else ``arr_0``; uint8 NHWC/NCHW or float in [0, 1];
+  an optional ``labels`` array gives conditional accuracy);
+- any other directory -> FolderSource (every image file below it, sorted by path).
+
+Fixed images (folders, archives, data sets) are read once as uint8 (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from generators import Generator, bundled_names, load_generator
+from generators.presets import PRESET_NAMES
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+DATASETS = ("fashion-mnist:train", "fashion-mnist:test")
+
+
+class SourceError(ValueError):
+    """A source that cannot be used; the message is one line."""
+
+
+@dataclass
+class FixedImages:
+    """Images that exist already: uint8 (N, C, H, W), optional int64 labels, and what was skipped."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+@dataclass
+class GeneratorSource:
+    text: str
+    kind: str = "generator"
+
+    def load(self, device: str | None = None, trust_pickle: bool = False) -> Generator:
+        return load_generator(self.text, device, trust_pickle=trust_pickle)
+
+    def fingerprint(self) -> str:
+        """Changes when the checkpoint's weights change."""
+        path = Path(self.text) if self.text not in PRESET_NAMES else None
+        if path is None:
+            from generators import BUNDLED_DIR
+
+            path = BUNDLED_DIR / self.text
+        weights = path / "model.safetensors"
+        stat = weights.stat() if weights.exists() else None
+        return f"{path.resolve()}:{stat.st_size if stat else 0}:{int(stat.st_mtime) if stat else 0}"
+
+
+@dataclass
+class FolderSource:
+    text: str
+    kind: str = "folder"
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in Path(self.text).rglob("*") if p.is_file() and not p.name.startswith("."))
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for p in self.files():
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{int(st.st_mtime)}".encode())
+        return h.hexdigest()[:16]
+
+    def read(self) -> FixedImages:
+        return read_image_folder(self.text)
+
+
+@dataclass
+class NpzSource:
+    text: str
+    kind: str = "npz"
+
+    def fingerprint(self) -> str:
+        st = Path(self.text).stat()
+        return f"{Path(self.text).resolve()}:{st.st_size}:{int(st.st_mtime)}"
+
+    def read(self) -> FixedImages:
+        return read_npz(self.text)
+
+
+@dataclass
+class DatasetSource:
+    text: str
+    kind: str = "dataset"
+    data_dir: str | None = None
+
+    def fingerprint(self) -> str:
+        return self.text
+
+    def read(self) -> FixedImages:
+        from ..data import load_fashion_mnist
+
+        images, labels = load_fashion_mnist(self.text.split(":")[1], self.data_dir)
+        return FixedImages(images, labels)
+
+
+Source = GeneratorSource | FolderSource | NpzSource | DatasetSource
+
+
+def resolve_source(text: str, data_dir: str | None = None) -> Source:
+    """Classify ``text`` (see the module docstring); unknown names give a one-line SourceError."""
+    if text in PRESET_NAMES:
+        return GeneratorSource(text)
+    if text in DATASETS:
+        return DatasetSource(text, data_dir=data_dir)
+    path = Path(text)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise SourceError(f"{text}: no such .npz file")
+        return NpzSource(text)
+    if path.is_dir():
+        return GeneratorSource(text) if (path / "config.json").is_file() else FolderSource(text)
+    raise SourceError(
+        f"{text!r} is not a bundled generator ({', '.join(bundled_names()) or 'none installed'}), a data set "
+        f"({', '.join(DATASETS)}), a checkpoint or image directory, or an .npz file"
+    )
+
+
+def read_image_folder(folder: str | Path) -> FixedImages:
+    """All images below ``folder`` as uint8 (N, C, H, W); files that are not images, are corrupt or
+    differ from the most common size/mode are skipped and listed (with the reason), never fatal."""
+    folder = Path(folder)
+    decoded: list[tuple[str, np.ndarray]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in FolderSource(str(folder)).files():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((str(path), "not an image file"))
+            continue
+        try:
+            with Image.open(path) as img:
+                img.load()
+                mode = "L" if img.mode in ("L", "1", "I;16", "I", "F") or (img.mode == "P" and _palette_is_gray(img)) else "RGB"
+                decoded.append((str(path), np.asarray(img.convert(mode))))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            skipped.append((str(path), f"corrupt: {type(e).__name__}"))
+    if not decoded:
+        raise SourceError(f"{folder}: no readable images ({len(skipped)} files skipped)")
+    has_rgb = any(a.ndim == 3 for _, a in decoded)
+    arrays = [(p, np.repeat(a[..., None], 3, -1) if has_rgb and a.ndim == 2 else a) for p, a in decoded]
+    size = Counter(a.shape for _, a in arrays).most_common(1)[0][0]
+    kept = []
+    for p, a in arrays:
+        if a.shape != size:
+            skipped.append((p, f"size {a.shape[:2]} differs from the folder's {size[:2]}"))
+        else:
+            kept.append(a if a.ndim == 3 else a[..., None])
+    if skipped:
+        warnings.warn(f"{folder}: skipped {len(skipped)} of {len(skipped) + len(kept)} files (first: {skipped[0][0]}: {skipped[0][1]})")
+    images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
+    return FixedImages(images, None, skipped)
+
+
+def _palette_is_gray(img: Image.Image) -> bool:
+    pal = np.asarray(img.getpalette() or [], dtype=np.int64).reshape(-1, 3)
+    return bool(len(pal)) and bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
+
+
+def read_npz(path: str | Path) -> FixedImages:
+    """Images from an ``.npz`` (key ``images`` or ``arr_0``): uint8 or float in [0, 1], NHWC or NCHW
+    with 1 or 3 channels (or NHW); optional ``labels``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key = "images" if "images" in data else "arr_0" if "arr_0" in data else None
+            if key is None:
+                raise SourceError(f"{path}: no 'images' or 'arr_0' array (found: {', '.join(data.files) or 'none'})")
+            arr = data[key]
+            labels = torch.from_numpy(data["labels"].astype(np.int64)) if "labels" in data else None
+    except (OSError, ValueError) as e:
+        if isinstance(e, SourceError):
+            raise
+        raise SourceError(f"{path}: not a readable .npz archive ({e})") from None
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise SourceError(f"{path}: images must be (N, H, W, C) or (N, C, H, W), got shape {arr.shape}")
+    if arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.shape[1] not in (1, 3):
+        raise SourceError(f"{path}: expected 1 or 3 channels, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        x = arr.astype(np.float64)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise SourceError(f"{path}: {int(bad.reshape(len(x), -1).any(1).sum())} images contain NaN or inf")
+        if x.min() < 0 or x.max() > 1:
+            raise SourceError(f"{path}: float images must lie in [0, 1], found [{x.min():.3g}, {x.max():.3g}]")
+        arr = np.floor(x * 255 + 0.5).astype(np.uint8)
+    if labels is not None and len(labels) != len(arr):
+        raise SourceError(f"{path}: {len(labels)} labels for {len(arr)} images")
+    return FixedImages(torch.from_numpy(np.ascontiguousarray(arr)), labels)
