@@ -50,6 +50,23 @@ def test_fashion_mnist_from_debian_package():
     assert torch.bincount(y).tolist() == [1000] * 10
 
 
+def test_two_processes_staging_at_once(tmp_path):
+    """Two processes that stage the files into an empty cache at the same time both succeed."""
+    if not fashion.DEBIAN_DIR.is_dir():
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    import os
+    import subprocess
+    import sys
+
+    code = "from diffeval.data import load_fashion_mnist; print(load_fashion_mnist('test')[0].shape[0])"
+    env = {**os.environ, "DIFFEVAL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [o.strip() for o, _ in outputs] == ["10000", "10000"]
+
+
 def test_captions_and_prompts():
     caps = captions_per_class()
     assert len(caps) == 10
