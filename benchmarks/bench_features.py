@@ -21,7 +21,9 @@ values, show what a pipeline keeps; the Markdown file also lists the RSS before 
 
 Writes OUT/features.csv and OUT/features.md atomically. Columns: pipeline, n, batch_size,
 images_per_s (extraction + statistics, model construction excluded), peak_mem_mb (RSS high-water,
-MiB), ratio_vs_pytorch_fid (images_per_s divided by pytorch-fid's).
+MiB), state_mb (bytes the statistics keep: our float64 sums, or pytorch-fid's n x 2048 float64
+activations), state_mb_at_50k (the same for 50,000 images: constant for ours, linear for pytorch-fid),
+ratio_vs_pytorch_fid (images_per_s divided by pytorch-fid's).
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ def run_worker(pipeline: str, weights: Path, data: Path, batch_size: int, result
         for features in extractor.iter_features(images, batch_size=batch_size):
             stats.update(features)
         mu, sigma = stats.mean, stats.cov
+        state_mb = sum(v.nbytes for v in stats.state_dict().values()) / 2**20
     else:
-        from pytorch_fid.fid_score import calculate_activation_statistics
+        from pytorch_fid.fid_score import get_activations
 
         from diffeval.features.inception import build_fid_inception
 
@@ -77,9 +80,12 @@ def run_worker(pipeline: str, weights: Path, data: Path, batch_size: int, result
         files = sorted(str(p) for p in (data.parent / "png").glob("*.png"))
         before = _rss_mb()
         start = time.perf_counter()
-        mu, sigma = calculate_activation_statistics(files, model, batch_size, 2048, "cpu", num_workers=0)
+        # pytorch-fid's calculate_activation_statistics, spelled out to see the activations it keeps
+        activations = get_activations(files, model, batch_size, 2048, "cpu", num_workers=0)
+        mu, sigma = np.mean(activations, axis=0), np.cov(activations, rowvar=False)
+        state_mb = activations.nbytes / 2**20
     seconds = time.perf_counter() - start
-    np.savez(result, mu=mu, sigma=sigma, seconds=seconds, rss_before_mb=before, peak_mem_mb=_rss_mb())
+    np.savez(result, mu=mu, sigma=sigma, seconds=seconds, rss_before_mb=before, peak_mem_mb=_rss_mb(), state_mb=state_mb)
 
 
 def write_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -94,6 +100,12 @@ def write_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
     for i, image in enumerate(images):
         Image.fromarray(image.transpose(1, 2, 0)).save(folder / "png" / f"{i:06d}.png")
     return data
+
+
+def _state_at(pipeline: str, state_mb: float, n: int, n_target: int) -> float:
+    """What the statistics state would hold for n_target images: constant for the streaming sums,
+    proportional to n for pytorch-fid's activation array."""
+    return state_mb if pipeline == "diffeval_streaming" else state_mb * n_target / n
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -145,7 +157,9 @@ def main() -> None:
         r = results[pipeline]
         speed = args.n / float(r["seconds"])
         rows.append({"pipeline": pipeline, "n": args.n, "batch_size": args.batch_size, "images_per_s": round(speed, 3),
-                     "peak_mem_mb": round(float(r["peak_mem_mb"]), 1), "ratio_vs_pytorch_fid": round(speed / base, 3)})
+                     "peak_mem_mb": round(float(r["peak_mem_mb"]), 1),
+                     "state_mb": round(float(r["state_mb"]), 2), "state_mb_at_50k": round(_state_at(pipeline, float(r["state_mb"]), args.n, 50000), 1),
+                     "ratio_vs_pytorch_fid": round(speed / base, 3)})
     df = pd.DataFrame(rows)
     ours, ref = results["diffeval_streaming"], results["pytorch_fid"]
     d_mu = float(np.abs(ours["mu"] - ref["mu"]).max())
@@ -157,7 +171,9 @@ def main() -> None:
         f"torch threads {args.threads or torch.get_num_threads()}, CPU.\n\n"
         + df.to_markdown(index=False)
         + "\n\nimages_per_s: extraction plus mean/covariance, model construction excluded (pytorch-fid's "
-        "includes PNG decoding). peak_mem_mb: RSS high-water mark of a fresh process per pipeline; RSS before "
+        "includes PNG decoding). peak_mem_mb: RSS high-water mark of a fresh process per pipeline (mostly the network "
+        "and Inception's 299x299 activations); state_mb: what the statistics keep (O(d^2) for ours, O(N d) for "
+        "pytorch-fid; state_mb_at_50k extrapolates). RSS before "
         f"extraction: {before}. ratio_vs_pytorch_fid: images_per_s over pytorch-fid's.\n\n"
         f"Agreement of the statistics (same images, ours from uint8 tensors, pytorch-fid from PNG files): "
         f"max |mu diff| {d_mu:.3g}, max |sigma diff| {d_sigma:.3g}.\n"

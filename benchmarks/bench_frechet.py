@@ -1,4 +1,4 @@
-"""Fréchet distance: our eigh-based trace term against pytorch-fid's scipy.linalg.sqrtm, same statistics.
+"""Fréchet distance: our Cholesky + eigvalsh trace term against pytorch-fid's scipy.linalg.sqrtm, same statistics.
 
     python benchmarks/bench_frechet.py [--dim 2048] [--repeats 3] [--out benchmarks/results] [--threads N]
 
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         f"BLAS threads: {blas_threads()}; best of {args.repeats}, wall clock, same statistics and run."
     )
     atomic_write_text(args.out / "frechet.csv", df.to_csv(index=False, float_format="%.10g"))
-    md = f"# Fréchet distance: eigh trace term vs pytorch-fid sqrtm\n\n{markdown_table(df)}\n\n{machine}\n"
+    md = f"# Fréchet distance: Cholesky + eigvalsh trace term vs pytorch-fid sqrtm\n\n{markdown_table(df)}\n\n{machine}\n"
     atomic_write_text(args.out / "frechet.md", md)
     print(md)
     return df

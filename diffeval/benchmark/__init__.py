@@ -54,8 +54,9 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
     if not world.is_main:
         return None
     table = pd.DataFrame(results, columns=COLUMNS)
-    table = table.astype({c: float for c in COLUMNS if c not in ("generator", "family", "parameterization", "sampler",
-                                                                   "feature_space", "reference", "source", "error")})
+    counts = ("steps", "nfe", "n_samples", "n_skipped", "seed")
+    text = ("generator", "family", "parameterization", "sampler", "feature_space", "reference", "source", "error")
+    table = table.astype({c: "Int64" if c in counts else object if c in text else float for c in COLUMNS})
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     write_tables(table, out, config_dict(config))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.fashion import DataNotFoundError, cache_dir
+from ..data.fashion import DataNotFoundError, cache_dir, file_sha256
 from ..features import FeatureExtractor
 from ..judge import JUDGE_DIR
 from ..metrics import GaussianStats, load_stats_npz
@@ -44,16 +44,8 @@ def extractor_id(extractor: FeatureExtractor) -> str:
     path = JUDGE_DIR / "model.safetensors" if where == "bundled judge" else Path(str(where)) if where else None
     if path is not None and path.is_dir():
         path = next((p for p in (path / "model.safetensors", path / "open_clip_model.safetensors") if p.is_file()), path)
-    desc["weights_sha256"] = _file_sha256(path) if path is not None and path.is_file() else str(where)
+    desc["weights_sha256"] = file_sha256(path) if path is not None and path.is_file() else str(where)
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def shipped_stats_path(reference: str, feature_space: str) -> Path:

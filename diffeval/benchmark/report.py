@@ -25,7 +25,8 @@ def write_tables(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[s
     out = Path(out)
     paths = {"csv": out / "benchmark.csv", "md": out / "benchmark.md", "json": out / "benchmark.json"}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
-    shown = table[[c for c in MARKDOWN_COLUMNS if c in table and table[c].notna().any()]]
+    shown = table[[c for c in MARKDOWN_COLUMNS if c in table and table[c].notna().any()]].astype(object)
+    shown = shown.where(shown.notna(), "")
     md = shown.to_markdown(index=False, floatfmt=".4g")
     errors = table[table["error"].notna()] if "error" in table else table.iloc[0:0]
     if len(errors):

@@ -53,7 +53,7 @@ COLUMNS = [
 generator/family/parameterization: the source's name and kind ("real" for data sets, "images" for
 folders and archives); sampler, steps, nfe (network evaluations per image, CFG counted twice), guidance;
 n_samples: images evaluated; fid with a 95% interval [fid_lo, fid_hi] for the samples' noise (half-sampling);
-kid, kid_std (x1, not x1000); is_mean, is_std (10 splits, over the feature network's classes);
+kid, kid_std (x1, not x1000; 100 subsets of min(1000, n/2) so the subsets differ; std across subsets); is_mean, is_std (10 splits, over the feature network's classes);
 precision, recall (k=3), density, coverage (k=5) against a reference subset of n_samples images;
 clip_score (100 max(cos, 0) per sample, mean), cmmd (x1000): NaN unless a CLIP model is set;
 lpips_diversity: mean LPIPS between samples of the same class/prompt, NaN unless LPIPS is set;
@@ -189,12 +189,26 @@ class RowRunner:
         result = {**info, **self._metrics(chunks, key), "n_samples": n, "n_skipped": len(skipped), "source": row.source,
                   "seed": self.config.seed, "feature_space": self.extractor.name, "reference": self.reference.name,
                   "error": None}
-        atomic_write_text(self.cache / key / "row.json", json.dumps(result, indent=1, default=_json_default))
+        record = {"metrics_settings": self._metrics_settings(), "row": result}
+        atomic_write_text(self.cache / key / "row.json", json.dumps(record, indent=1, default=_json_default))
         return result
 
+    def _metrics_settings(self) -> dict:
+        """What the metrics (not the samples) depend on: a finished row is reused only if these match."""
+        c = self.config
+        return {"reference": self.reference.name, "reference_n": self.reference.n, "kid_subsets": c.kid_subsets,
+                "kid_subset_size": c.kid_subset_size, "fid_resamples": c.fid_resamples, "seed": c.seed,
+                "grid_images": c.grid_images, "clip": c.clip, "lpips": c.lpips}
+
     def _finished(self, key: str) -> dict | None:
-        path = self.cache / key / "row.json"
-        done = broadcast_from_main(json.loads(path.read_text()) if self.world.is_main and path.is_file() else None, self.world)
+        """The cached row on rank 0 if it was finished with the same metric settings ({} on other ranks)."""
+        done = None
+        if self.world.is_main:
+            path = self.cache / key / "row.json"
+            record = json.loads(path.read_text()) if path.is_file() else {}
+            if record.get("metrics_settings") == json.loads(json.dumps(self._metrics_settings())):
+                done = record["row"]
+        done = broadcast_from_main(done, self.world)
         return done if self.world.is_main else ({} if done is not None else None)
 
     def _fixed_images(self, source) -> FixedImages:
@@ -220,8 +234,10 @@ class RowRunner:
         out = {"fid": frechet_distance(stats.mean, stats.cov, ref.mu, ref.sigma)}
         out["fid_lo"], out["fid_hi"] = self._fid_interval(feats, out["fid"])
         if ref.subset is not None:
-            out["kid"], out["kid_std"] = kernel_inception_distance(
-                ref.subset, feats, self.config.kid_subsets, self.config.kid_subset_size, seed=self.config.seed)
+            # Subsets of at most half the samples, so that the subsets differ and kid_std means something;
+            # the estimator is unbiased at any subset size, so the mean stays comparable.
+            m = min(self.config.kid_subset_size, max(2, len(feats) // 2), max(2, len(ref.subset) // 2))
+            out["kid"], out["kid_std"] = kernel_inception_distance(ref.subset, feats, self.config.kid_subsets, m, seed=self.config.seed)
             out["precision"], out["recall"] = precision_recall(ref.subset, feats, k=3)
             out["density"], out["coverage"] = density_coverage(ref.subset, feats, k=5)
         if "logits" in next(iter(chunks.values())):

@@ -61,7 +61,8 @@ def _has_files(folder: Path) -> bool:
     return all((folder / n).is_file() or (folder / n[:-3]).is_file() for n, _ in _gz_names())
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -85,7 +86,7 @@ def _stage(source: Path, root: Path) -> None:
                 shutil.copyfileobj(src, dst)
         else:
             shutil.copyfile(plain, tmp)
-        if _sha256(tmp) != CONTENT_SHA256[target.name]:
+        if file_sha256(tmp) != CONTENT_SHA256[target.name]:
             tmp.unlink()
             raise DataNotFoundError(f"{gz if gz.is_file() else plain}: content differs from Fashion-MNIST's (SHA-256 mismatch)")
         os.replace(tmp, target)

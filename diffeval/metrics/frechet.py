@@ -1,9 +1,10 @@
 """Fréchet distance between Gaussians (FID when the statistics are Inception pool3 features).
 
 d^2 = ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2}), in float64. The trace term is computed
-from the symmetric form: tr((S1 S2)^{1/2}) = sum_i sqrt(lambda_i(sqrt(S1) S2 sqrt(S1))), which needs two
-symmetric eigendecompositions (`scipy.linalg.eigh`) instead of `scipy.linalg.sqrtm` of a non-symmetric
-product (pytorch-fid), and handles singular covariances without the eps fallback.
+from a symmetric form: tr((S1 S2)^{1/2}) = sum_i sqrt(lambda_i(L^T S2 L)) with S1 = L L^T (Cholesky;
+the symmetric root sqrt(S1) when S1 is singular): one Cholesky factor, two triangular products and
+the eigenvalues of one symmetric matrix, instead of `scipy.linalg.sqrtm` of a non-symmetric product
+(pytorch-fid); singular covariances need no eps fallback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import warnings
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas
 
 from ._arrays import ArrayLike, paired_features, to_float64
 from .gaussian import GaussianStats
@@ -25,11 +27,21 @@ def _symmetric_psd_sqrt(s: np.ndarray) -> np.ndarray:
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """tr((S1 S2)^{1/2}) for symmetric PSD (d, d) float64 matrices, via eigvalsh(sqrt(S1) S2 sqrt(S1))."""
-    root1 = _symmetric_psd_sqrt(sigma1)
-    m = root1 @ sigma2 @ root1
+    """tr((S1 S2)^{1/2}) for symmetric PSD (d, d) float64 matrices.
+
+    S1 S2 is similar to the symmetric PSD matrix M = R^T S2 R for any R with R R^T = S1, so the trace
+    is sum_i sqrt(lambda_i(M)), eigenvalues only. R is the Cholesky factor when S1 is positive
+    definite (two triangular products), else the symmetric root from an eigendecomposition.
+    """
+    try:
+        low = linalg.cholesky(sigma1, lower=True, check_finite=False)
+        m = blas.dtrmm(1.0, low, np.asfortranarray(sigma2), side=1, lower=1)  # S2 L
+        m = blas.dtrmm(1.0, low, m, side=0, lower=1, trans_a=1)  # L^T S2 L
+    except linalg.LinAlgError:  # singular S1 (e.g. fewer samples than dimensions)
+        root1 = _symmetric_psd_sqrt(sigma1)
+        m = root1 @ sigma2 @ root1
     m = (m + m.T) / 2
-    ev = linalg.eigh(m, eigvals_only=True, check_finite=False)
+    ev = linalg.eigh(m, eigvals_only=True, check_finite=False, driver="evd")
     return float(np.sqrt(np.clip(ev, 0.0, None)).sum())
 
 

@@ -132,3 +132,15 @@ def test_fid_from_features_matches_numpy_statistics() -> None:
     fake = rng.normal(size=(150, 20)) * 1.1 + 0.3
     expected = calculate_frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
     assert fid_from_features(real, fake) == pytest.approx(float(expected), rel=1e-8)
+
+
+def test_cholesky_and_symmetric_root_paths_agree() -> None:
+    """The fast path (Cholesky of S1) and the singular-S1 path (symmetric root) give the same trace term."""
+    from diffeval.metrics.frechet import _symmetric_psd_sqrt, trace_sqrt_product
+
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((300, 64)), rng.standard_normal((300, 64)) * 1.7
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = _symmetric_psd_sqrt(s1)
+    expected = np.sqrt(np.clip(np.linalg.eigvalsh(root @ s2 @ root), 0, None)).sum()
+    assert abs(trace_sqrt_product(s1, s2) - expected) < 1e-10 * expected
