@@ -1,7 +1,8 @@
 """What a benchmark row evaluates: a generator, an image folder, an ``.npz`` archive or a data set split.
 
 ``resolve_source(text)`` decides which:
-- a bundled generator name (``sd3``) or a checkpoint directory (has ``config.json``) -> GeneratorSource;
+- a bundled generator name (``sd3``), a checkpoint directory (has ``config.json``) or a diffusers
+  pipeline directory (has ``model_index.json``; optional extra) -> GeneratorSource;
 - ``fashion-mnist:train`` / ``fashion-mnist:test`` -> DatasetSource (real images; the floor row);
 - a file ending in ``.npz`` -> NpzSource (key ``images``, else ``arr_0``; uint8 NHWC/NCHW or float in [0, 1];
   an optional ``labels`` array gives conditional accuracy);
@@ -24,6 +25,9 @@ from PIL import Image, UnidentifiedImageError
 
 from generators import Generator, bundled_names, load_generator
 from generators.presets import PRESET_NAMES
+
+from .diffusers_adapter import DiffusersGenerator, is_diffusers_dir
+from .diffusers_adapter import fingerprint as diffusers_fingerprint
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 DATASETS = ("fashion-mnist:train", "fashion-mnist:test")
@@ -48,10 +52,14 @@ class GeneratorSource:
     kind: str = "generator"
 
     def load(self, device: str | None = None, trust_pickle: bool = False) -> Generator:
+        if is_diffusers_dir(self.text):
+            return DiffusersGenerator(self.text, device)
         return load_generator(self.text, device, trust_pickle=trust_pickle)
 
     def fingerprint(self) -> str:
         """Changes when the checkpoint's weights change."""
+        if is_diffusers_dir(self.text):
+            return diffusers_fingerprint(self.text)
         path = Path(self.text) if self.text not in PRESET_NAMES else None
         if path is None:
             from generators import BUNDLED_DIR
@@ -125,7 +133,8 @@ def resolve_source(text: str, data_dir: str | None = None) -> Source:
             raise SourceError(f"{text}: no such .npz file")
         return NpzSource(text)
     if path.is_dir():
-        return GeneratorSource(text) if (path / "config.json").is_file() else FolderSource(text)
+        is_generator = (path / "config.json").is_file() or is_diffusers_dir(path)
+        return GeneratorSource(text) if is_generator else FolderSource(text)
     raise SourceError(
         f"{text!r} is not a bundled generator ({', '.join(bundled_names()) or 'none installed'}), a data set "
         f"({', '.join(DATASETS)}), a checkpoint or image directory, or an .npz file"

@@ -1,0 +1,121 @@
+"""A diffusers pipeline directory (``model_index.json``) behind the Generator interface the benchmark uses.
+
+Optional extra: ``pip install 'diffeval[diffusers]'``. Works for unconditional pipelines (DDPM/DDIM),
+class-conditional ones (``class_labels``, e.g. DiT) and text pipelines (``prompt``, e.g. Stable
+Diffusion). Samplers map to diffusers schedulers built from the pipeline's scheduler config:
+ddpm -> DDPMScheduler, ddim -> DDIMScheduler, dpm++2m -> DPMSolverMultistepScheduler, euler ->
+EulerDiscreteScheduler, heun -> HeunDiscreteScheduler; ``None`` keeps the pipeline's own scheduler.
+Sample i draws its noise from a torch.Generator seeded by (seed, first_index + i), as the bundled
+generators do, so results do not depend on batching or sharding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from generators.interface import GeneratorInfo
+
+SCHEDULERS = {
+    "ddpm": "DDPMScheduler",
+    "ddim": "DDIMScheduler",
+    "dpm++2m": "DPMSolverMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "heun": "HeunDiscreteScheduler",
+}
+
+
+def is_diffusers_dir(path: str | Path) -> bool:
+    return (Path(path) / "model_index.json").is_file()
+
+
+def per_sample_seed(seed: int, index: int) -> int:
+    """The 64-bit seed of sample ``index`` (same derivation as the bundled generators' NoiseSource)."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 32 | int(state[1])
+
+
+def fingerprint(path: str | Path) -> str:
+    """Changes when any file of the pipeline changes (names, sizes, modification times)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(path).rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.relative_to(path)}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+class DiffusersGenerator:
+    """``load(path)`` -> an object with ``info``, ``resolve_settings`` and ``sample`` like Generator."""
+
+    def __init__(self, path: str | Path, device: str | torch.device | None = None) -> None:
+        try:
+            import diffusers
+        except ImportError:
+            raise ImportError(f"{path} is a diffusers pipeline; install the extra: pip install 'diffeval[diffusers]'") from None
+        self._diffusers = diffusers
+        self.device = torch.device(device or "cpu")
+        self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True).to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self._base_scheduler = self.pipe.scheduler
+        params = inspect.signature(self.pipe.__call__).parameters
+        conditioning = "text" if "prompt" in params else "class" if "class_labels" in params else "none"
+        denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
+        cfg = denoiser.config
+        size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
+        scale = getattr(self.pipe, "vae_scale_factor", 1) if hasattr(self.pipe, "vae") else 1
+        default_steps = params["num_inference_steps"].default if "num_inference_steps" in params else 50
+        default_guidance = params["guidance_scale"].default if "guidance_scale" in params else 1.0
+        num_classes = int(getattr(cfg, "num_class_embeds", None) or getattr(cfg, "num_embeds_ada_norm", None) or 0)
+        self.info = GeneratorInfo(
+            name=Path(path).name, family="diffusers", parameterization=self._base_scheduler.config.get("prediction_type", "epsilon"),
+            resolution=size * scale, channels=3 if hasattr(self.pipe, "vae") else cfg.in_channels,
+            conditioning=conditioning, backbone=type(denoiser).__name__, schedule=type(self._base_scheduler).__name__,
+            num_classes=num_classes, default_sampler=None, default_steps=int(default_steps),
+            default_guidance=float(default_guidance if conditioning != "none" else 1.0), invertible=False,
+        )
+
+    def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
+        """(steps, sampler, guidance, eta, spacing); sampler None = the pipeline's own scheduler."""
+        if sampler is not None and sampler not in SCHEDULERS:
+            raise ValueError(f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of {', '.join(SCHEDULERS)}")
+        guidance = self.info.default_guidance if guidance is None else float(guidance)
+        if self.info.conditioning == "none" and guidance != 1.0:
+            raise ValueError(f"pipeline {self.info.name!r} is unconditional: guidance must be 1")
+        steps = int(steps or self.info.default_steps)
+        if steps < 1:
+            raise ValueError("steps must be at least 1")
+        return steps, sampler or self.info.schedule, guidance, eta, spacing
+
+    @torch.no_grad()
+    def sample(self, n: int, prompts: Sequence[str] | str | None = None, labels=None, steps: int | None = None,
+               sampler: str | None = None, guidance: float | None = None, seed: int = 0, first_index: int = 0,
+               batch_size: int = 250, progress: bool = False, **_: object) -> torch.Tensor:
+        """n images, float32 (n, C, H, W) in [0, 1] on CPU; sample i seeded by (seed, first_index + i)."""
+        steps, sampler, guidance, _, _ = self.resolve_settings(steps, sampler, guidance)
+        name = SCHEDULERS.get(sampler)
+        self.pipe.scheduler = (getattr(self._diffusers, name).from_config(self._base_scheduler.config) if name
+                               else self._base_scheduler)
+        out = []
+        for start in range(0, n, batch_size):
+            idx = range(start, min(n, start + batch_size))
+            gens = [torch.Generator("cpu").manual_seed(per_sample_seed(seed, first_index + i)) for i in idx]
+            kwargs = {"generator": gens, "num_inference_steps": steps, "output_type": "np"}
+            if self.info.conditioning == "text":
+                texts = [prompts] * n if isinstance(prompts, str) else list(prompts or [""] * n)
+                kwargs.update(prompt=texts[start : start + len(idx)], guidance_scale=guidance)
+            elif self.info.conditioning == "class":
+                kwargs.update(class_labels=[int(c) for c in torch.as_tensor(labels)[start : start + len(idx)]],
+                              guidance_scale=guidance)
+            else:
+                kwargs["batch_size"] = len(idx)
+            images = np.asarray(self.pipe(**kwargs).images, dtype=np.float32)  # (b, H, W, C) in [0, 1]
+            if images.ndim == 3:
+                images = images[..., None]
+            out.append(torch.from_numpy(images).permute(0, 3, 1, 2).clamp(0, 1))
+        return torch.cat(out)

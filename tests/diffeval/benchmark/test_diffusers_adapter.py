@@ -1,0 +1,49 @@
+"""A diffusers pipeline directory as a benchmark source (tiny DDPM pipeline saved by the test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diffeval.benchmark import BenchmarkConfig, GridSpec, run_benchmark
+from diffeval.benchmark.diffusers_adapter import DiffusersGenerator
+from diffeval.benchmark.sources import GeneratorSource, resolve_source
+
+diffusers = pytest.importorskip("diffusers")  # in the test extra; optional for users
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 layers_per_block=1, norm_num_groups=4,
+                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
+    path = tmp_path_factory.mktemp("pipe") / "tiny-ddpm"
+    diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=100)).save_pretrained(path)
+    return path
+
+
+def test_wrapped_pipeline_info_and_sampling(pipeline_dir):
+    assert isinstance(resolve_source(str(pipeline_dir)), GeneratorSource)
+    g = DiffusersGenerator(pipeline_dir)
+    assert g.info.family == "diffusers" and g.info.conditioning == "none" and g.info.channels == 1
+    x = g.sample(6, steps=3, sampler="ddim", seed=1)
+    assert x.shape == (6, 1, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    # sample i depends only on (seed, i): batching and sharding do not change it
+    parts = torch.cat([g.sample(2, steps=3, sampler="ddim", seed=1, first_index=i) for i in (0, 2, 4)])
+    torch.testing.assert_close(parts, x, atol=1e-5, rtol=0)
+    assert not torch.allclose(g.sample(6, steps=3, sampler="ddim", seed=2), x)
+    with pytest.raises(ValueError, match="unconditional"):
+        g.sample(2, steps=3, guidance=3.0)
+
+
+def test_pipeline_directory_in_the_benchmark(pipeline_dir, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "ref.npz", images=(rng.random((60, 8, 8, 1)) * 255).astype(np.uint8))
+    config = BenchmarkConfig([GridSpec([str(pipeline_dir)], samplers=["ddim", "ddpm"], steps=[2])], out=str(tmp_path / "o"),
+                             n=16, batch_size=8, reference=str(tmp_path / "ref.npz"), fid_resamples=0, device="cpu",
+                             progress=False)
+    table = run_benchmark(config)
+    assert list(table["sampler"]) == ["ddim", "ddpm"] and table["error"].isna().all()
+    assert (table["family"] == "diffusers").all() and np.isfinite(table["fid"]).all()
