@@ -248,3 +248,23 @@ def test_cli_missing_feature_weights_is_one_line(workspace, tmp_path, monkeypatc
                                        "--reference", str(workspace / "ref.npz"), "--out", str(tmp_path / "o")], obj={})
     assert result.exit_code == 1 and result.output.strip().count("\n") == 0
     assert "pt_inception-2015-12-05-6726825d.pth" in result.output and "DIFFEVAL_INCEPTION_WEIGHTS" in result.output
+
+
+def test_clip_score_cmmd_and_lpips_columns(workspace, tmp_path, monkeypatch):
+    """With a (tiny, random) CLIP model and an LPIPS trunk given as files, the three columns are filled."""
+    import open_clip
+    from torchvision.models import alexnet
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16},
+              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
+    (tmp_path / "bench-tiny-vit.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / "bench-tiny-vit.json")
+    torch.manual_seed(0)
+    torch.save(open_clip.create_model("bench-tiny-vit", pretrained=None).state_dict(), tmp_path / "clip.pt")
+    torch.save({f"features.{k}": v for k, v in alexnet(weights=None).features.state_dict().items()}, tmp_path / "alex.pth")
+    table = run_benchmark(small_config(workspace, tmp_path / "o", [str(workspace / "sd3")], clip=f"bench-tiny-vit:{tmp_path / 'clip.pt'}",
+                                       lpips="alex", lpips_weights=str(tmp_path / "alex.pth")))
+    row = table.iloc[0]
+    assert pd.isna(row["error"]), row["error"]
+    assert 0 <= row["clip_score"] <= 100 and np.isfinite(row["cmmd"]) and row["lpips_diversity"] > 0
