@@ -8,9 +8,11 @@ config.json holds {"format": "diffeval-generator", "version": 1, "name", "family
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,13 +33,27 @@ class CheckpointError(ValueError):
     """A checkpoint directory that cannot be loaded; the message says why and what to do."""
 
 
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` (its folder is created) for the block to write; when the block
+    ends it replaces ``path`` in one step, so readers see the old or the new file, never a partial one.
+    On an error the temporary file is removed and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so that readers see the old or the new content, never a partial one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def save_checkpoint(
@@ -53,10 +69,8 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in (state_dict or model.state_dict()).items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    save_file(tensors, tmp)
-    os.replace(tmp, directory / "model.safetensors")
+    with atomic_output(directory / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp))
     config = {
         "format": FORMAT,
         "version": VERSION,

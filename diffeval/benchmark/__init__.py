@@ -42,7 +42,7 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
     results = []
     for row in rows:
         try:
-            result = runner.run(row)
+            result = runner.run(row, sources[row.source])
         except Exception as e:  # one bad row must not cost the others; under torchrun, fail fast
             if world.size > 1:
                 raise
@@ -58,7 +58,6 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
     text = ("generator", "family", "parameterization", "sampler", "feature_space", "reference", "source", "error")
     table = table.astype({c: "Int64" if c in counts else object if c in text else float for c in COLUMNS})
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     write_tables(table, out, config_dict(config))
     plot_fid_vs_nfe(table, out / "fid_vs_nfe.png")
     return table

@@ -11,7 +11,6 @@ generators do, so results do not depend on batching or sharding.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from pathlib import Path
 from typing import Sequence
@@ -38,16 +37,6 @@ def per_sample_seed(seed: int, index: int) -> int:
     """The 64-bit seed of sample ``index`` (same derivation as the bundled generators' NoiseSource)."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(2, dtype=np.uint32)
     return int(state[0]) << 32 | int(state[1])
-
-
-def fingerprint(path: str | Path) -> str:
-    """Changes when any file of the pipeline changes (names, sizes, modification times)."""
-    h = hashlib.sha256()
-    for p in sorted(Path(path).rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            h.update(f"{p.relative_to(path)}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:16]
 
 
 class DiffusersGenerator:

@@ -57,8 +57,9 @@ def stats_of(images: torch.Tensor, extractor: FeatureExtractor, batch_size: int 
     from tqdm.auto import tqdm
 
     stats = GaussianStats(extractor.dim)
-    for start in tqdm(range(0, len(images), batch_size), desc="reference features", disable=not progress, leave=False):
-        stats.update(extractor.features(images[start : start + batch_size]))
+    batches = extractor.iter_features(images, batch_size)
+    for features in tqdm(batches, total=-(-len(images) // batch_size), desc="reference features", disable=not progress, leave=False):
+        stats.update(features)
     return stats
 
 
@@ -79,8 +80,7 @@ def load_reference(
     n = 0
     shipped = shipped_stats_path(name, extractor.name)
     if isinstance(source, DatasetSource) and shipped.is_file() and _shipped_matches(shipped, extractor):
-        mu, sigma = load_stats_npz(shipped)
-        n = int(np.load(shipped)["n"])
+        mu, sigma, n = _read_stats(shipped)
     if fixed is None:
         if mu is None:
             raise DataNotFoundError(missing)
@@ -90,8 +90,7 @@ def load_reference(
         cache = cache_dir() / "reference" / f"{name.replace(':', '-').replace('/', '_')}-{source.fingerprint()[:40]}-{extractor_id(extractor)}.npz"
         cache = cache.with_name(cache.name.replace(" ", "_"))
         if cache.is_file():
-            mu, sigma = load_stats_npz(cache)
-            n = int(np.load(cache)["n"])
+            mu, sigma, n = _read_stats(cache)
         else:
             stats = stats_of(fixed.images, extractor, progress=progress)
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +100,15 @@ def load_reference(
     m = min(subset_size, len(fixed.images))
     idx = np.sort(rng.choice(len(fixed.images), size=m, replace=False))
     images = fixed.images[torch.from_numpy(idx)]
-    subset = np.concatenate([extractor.features(images[i : i + 500]).numpy() for i in range(0, m, 500)])
+    subset = extractor.features(images, batch_size=500).numpy()
     return Reference(name, mu, sigma, n, subset, images)
+
+
+def _read_stats(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mu, sigma, n) of a statistics file written by ``GaussianStats.save_npz``."""
+    mu, sigma = load_stats_npz(path)
+    with np.load(path) as data:
+        return mu, sigma, int(data["n"])
 
 
 def _shipped_matches(path: Path, extractor: FeatureExtractor) -> bool:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from generators.checkpoints import atomic_write_text
+from generators.checkpoints import atomic_output, atomic_write_text
 
 MARKDOWN_COLUMNS = [
     "generator", "sampler", "steps", "nfe", "guidance", "n_samples", "fid", "fid_lo", "fid_hi", "kid", "kid_std",
@@ -62,10 +60,7 @@ def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

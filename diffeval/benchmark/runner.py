@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,11 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from generators.checkpoints import atomic_write_text
+from generators.checkpoints import atomic_output, atomic_write_text
 from generators.devices import pick_device as resolve_device
 
 from ..data import class_prompt
 from ..features import FeatureExtractor, get_extractor
+from ..images import quantize_uint8, save_grid
 from ..metrics import (
     GaussianStats,
     density_coverage,
@@ -39,7 +38,7 @@ from ..quality import nfe as count_nfe
 from ..quality import wilson_interval
 from .distributed import World, barrier, broadcast_from_main, gather_to_main
 from .reference import Reference, load_reference
-from .sources import FixedImages, GeneratorSource, resolve_source
+from .sources import FixedImages, GeneratorSource, Source
 from .spec import BenchmarkConfig, RowSpec, row_key
 
 COLUMNS = [
@@ -65,11 +64,8 @@ n_skipped: unreadable files in a folder; error: why a row failed (its metrics ar
 
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
 
 
 def _peak_mem_mb(device: torch.device) -> float:
@@ -85,6 +81,8 @@ class RowRunner:
                  reference: Reference, clip=None, lpips_model=None) -> None:
         self.config, self.world, self.extractor, self.judge = config, world, extractor, judge
         self.reference, self.clip, self.lpips = reference, clip, lpips_model
+        self._reference_clip: np.ndarray | None = None  # CLIP embeddings of the reference subset, made once
+        self._loaded: tuple[str, object] | None = None  # the last generator loaded: grid rows reuse it
         self.device = resolve_device(config.device)
         self.cache = Path(config.out) / "cache"
 
@@ -122,8 +120,7 @@ class RowRunner:
         bad = (~torch.isfinite(x)).flatten(1).any(1)
         if bad.any():
             raise FloatingPointError(f"{g.info.name} produced NaN/inf in {int(bad.sum())} of {len(x)} images (indices from {start})")
-        u8 = x.mul(255).add(0.5).floor().clamp(0, 255).to(torch.uint8)
-        arrays = self._chunk_arrays(u8, want if kind != "none" else None, gen_s)
+        arrays = self._chunk_arrays(quantize_uint8(x), want if kind != "none" else None, gen_s)
         arrays["peak_mem_mb"] = np.array(_peak_mem_mb(self.device))
         return arrays
 
@@ -156,11 +153,17 @@ class RowRunner:
         return dict(sorted(merged.items()))
 
     # ---- rows ---------------------------------------------------------------------------------
-    def run(self, row: RowSpec) -> dict | None:
-        """The row's table entry on rank 0 (None on other ranks)."""
-        source = resolve_source(row.source, self.config.data_dir)
+    def _generator(self, source: GeneratorSource):
+        """The source's generator, loaded once for consecutive rows of the same source."""
+        if self._loaded is None or self._loaded[0] != source.text:
+            self._loaded = None  # let the previous one go before loading the next
+            self._loaded = (source.text, source.load(str(self.device), self.config.trust_pickle))
+        return self._loaded[1]
+
+    def run(self, row: RowSpec, source: Source) -> dict | None:
+        """The row's table entry on rank 0 (None on other ranks); ``source`` is ``row.source`` resolved."""
         if isinstance(source, GeneratorSource):
-            g = source.load(str(self.device), self.config.trust_pickle)
+            g = self._generator(source)
             steps, sampler, guidance, _, _ = g.resolve_settings(row.steps, row.sampler, row.guidance)
             resolved = {"sampler": sampler, "steps": steps, "guidance": guidance}
             info = {"generator": g.info.name, "family": g.info.family, "parameterization": g.info.parameterization,
@@ -221,8 +224,6 @@ class RowRunner:
         return fixed
 
     def _metrics(self, chunks: dict[int, dict[str, np.ndarray]], key: str) -> dict:
-        from ..images import save_grid
-
         cat = {k: np.concatenate([c[k] for c in chunks.values()]) for k in ("features", "judged", "labels", "images")}
         feats, ref = cat["features"].astype(np.float64), self.reference
         stats = GaussianStats(feats.shape[1])
@@ -287,7 +288,9 @@ class RowRunner:
             prompts = [class_prompt(int(c)) for c in labels]
             out["clip_score"] = clip_score_mean(emb, self.clip.encode_text(prompts).numpy())
         if self.reference.images is not None:
-            out["cmmd"] = cmmd(self.clip.features(self.reference.images).numpy(), emb)
+            if self._reference_clip is None:
+                self._reference_clip = self.clip.features(self.reference.images).numpy()
+            out["cmmd"] = cmmd(self._reference_clip, emb)
         return out
 
 

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from generators import Generator, bundled_names, load_generator
+from generators import BUNDLED_DIR, Generator, bundled_names, load_generator
 from generators.presets import PRESET_NAMES
 
 from .diffusers_adapter import DiffusersGenerator, is_diffusers_dir
-from .diffusers_adapter import fingerprint as diffusers_fingerprint
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 DATASETS = ("fashion-mnist:train", "fashion-mnist:test")
@@ -46,6 +45,24 @@ class FixedImages:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
+def _size_mtime(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{int(st.st_mtime)}"
+
+
+def folder_files(folder: str | Path) -> list[Path]:
+    """Every file below ``folder`` except hidden ones, sorted by path."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """Changes when a file below ``folder`` is added, removed, resized or modified (names relative to it)."""
+    h = hashlib.sha256()
+    for p in folder_files(folder):
+        h.update(f"{p.relative_to(folder)}:{_size_mtime(p)}".encode())
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class GeneratorSource:
     text: str
@@ -59,15 +76,10 @@ class GeneratorSource:
     def fingerprint(self) -> str:
         """Changes when the checkpoint's weights change."""
         if is_diffusers_dir(self.text):
-            return diffusers_fingerprint(self.text)
-        path = Path(self.text) if self.text not in PRESET_NAMES else None
-        if path is None:
-            from generators import BUNDLED_DIR
-
-            path = BUNDLED_DIR / self.text
+            return folder_fingerprint(self.text)
+        path = BUNDLED_DIR / self.text if self.text in PRESET_NAMES else Path(self.text)
         weights = path / "model.safetensors"
-        stat = weights.stat() if weights.exists() else None
-        return f"{path.resolve()}:{stat.st_size if stat else 0}:{int(stat.st_mtime) if stat else 0}"
+        return f"{path.resolve()}:{_size_mtime(weights) if weights.exists() else '0:0'}"
 
 
 @dataclass
@@ -75,15 +87,8 @@ class FolderSource:
     text: str
     kind: str = "folder"
 
-    def files(self) -> list[Path]:
-        return sorted(p for p in Path(self.text).rglob("*") if p.is_file() and not p.name.startswith("."))
-
     def fingerprint(self) -> str:
-        h = hashlib.sha256()
-        for p in self.files():
-            st = p.stat()
-            h.update(f"{p}:{st.st_size}:{int(st.st_mtime)}".encode())
-        return h.hexdigest()[:16]
+        return f"{Path(self.text).resolve()}:{folder_fingerprint(self.text)}"
 
     def read(self) -> FixedImages:
         return read_image_folder(self.text)
@@ -95,8 +100,7 @@ class NpzSource:
     kind: str = "npz"
 
     def fingerprint(self) -> str:
-        st = Path(self.text).stat()
-        return f"{Path(self.text).resolve()}:{st.st_size}:{int(st.st_mtime)}"
+        return f"{Path(self.text).resolve()}:{_size_mtime(Path(self.text))}"
 
     def read(self) -> FixedImages:
         return read_npz(self.text)
@@ -147,7 +151,7 @@ def read_image_folder(folder: str | Path) -> FixedImages:
     folder = Path(folder)
     decoded: list[tuple[str, np.ndarray]] = []
     skipped: list[tuple[str, str]] = []
-    for path in FolderSource(str(folder)).files():
+    for path in folder_files(folder):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((str(path), "not an image file"))
             continue
