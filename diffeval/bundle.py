@@ -63,12 +63,13 @@ def train_preset(
     resume: bool = True,
     progress: bool = True,
     init_from: str | Path | None = None,
+    overrides: dict | None = None,
 ) -> pd.DataFrame:
     """Train preset ``name`` on Fashion-MNIST into ``out_dir`` (default: the bundled folder).
 
     ``init_from``: a checkpoint directory of the same architecture whose weights start the run (to
     continue training an exported model with a fresh optimizer); ignored when resuming from
-    ``out_dir/train_state.pt``.
+    ``out_dir/train_state.pt``. ``overrides``: TrainConfig fields to replace (lr, lr_schedule, ...).
     """
     presets = build_presets(text_vocab())
     if name not in presets:
@@ -79,6 +80,10 @@ def train_preset(
     cfg.device = device
     if steps is not None:
         cfg.steps = steps
+    for key, value in (overrides or {}).items():
+        if not hasattr(cfg, key):
+            raise ValueError(f"unknown training setting {key!r}")
+        setattr(cfg, key, value)
     data = fashion_training_data(data_dir)
     model = DiffusionModel(preset.model)
     provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
@@ -120,7 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override every preset's step budget")
     parser.add_argument("--continue", dest="cont", action="store_true",
                         help="start each preset from its current bundled weights (fresh optimizer)")
+    parser.add_argument("--lr", type=float, default=None, help="override the preset's AdamW learning rate")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None)
+    parser.add_argument("--ema-decay", type=float, default=None)
+    parser.add_argument("--warmup", type=int, default=None)
     args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"lr": args.lr, "lr_schedule": args.lr_schedule, "ema_decay": args.ema_decay,
+                                   "warmup": args.warmup}.items() if v is not None}
     todo = ["judge", *PRESET_NAMES] if args.what == ["all"] else args.what
     for item in todo:
         t0 = time.time()
@@ -133,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                 init = BUNDLED_DIR / item / "_start"
                 shutil.rmtree(init, ignore_errors=True)
                 shutil.copytree(BUNDLED_DIR / item, init)
-            log = train_preset(item, steps=args.steps, device=args.device, data_dir=args.data_dir, init_from=init)
+            log = train_preset(item, steps=args.steps, device=args.device, data_dir=args.data_dir, init_from=init,
+                              overrides=overrides)
             if init is not None:
                 shutil.rmtree(init)
             print(f"{item}: final loss {log['loss'].iloc[-1]:.4f}", flush=True)

@@ -128,9 +128,11 @@ def quality(names, n, seed, out_dir, device) -> None:
 
 
 from .cli_metrics import benchmark, stats  # noqa: E402  (registered below, defined apart)
+from .cli_watermark import watermark  # noqa: E402
 
 main.add_command(benchmark)
 main.add_command(stats)
+main.add_command(watermark)
 
 
 def run() -> None:

@@ -238,6 +238,42 @@ class Generator:
         return torch.cat(out) if out else torch.empty(0, *shape)
 
     @torch.no_grad()
+    def regenerate(
+        self,
+        images: torch.Tensor,
+        t: float,
+        steps: int = 20,
+        seed: int = 0,
+        first_index: int = 0,
+        batch_size: int = 250,
+    ) -> torch.Tensor:
+        """SDEdit-style re-generation: noise images (N, C, H, W) in [0, 1] to time ``t`` in (0, 1] of
+        the forward process (image i's noise from (seed, first_index + i)), then run the deterministic
+        sampler (ddim, or euler on flow paths) back to 0 over ``steps`` steps with the null condition
+        and guidance 1. Returns (N, C, H, W) in [0, 1]; larger t removes more of the original."""
+        if not 0 < t <= 1:
+            raise ValueError(f"t must lie in (0, 1], got {t}")
+        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
+        sampler = "euler" if self.schedule.is_flow else "ddim"
+        times = torch.linspace(float(t), 0.0, max(1, int(steps)) + 1, dtype=torch.float64)
+        if self.schedule.discrete:
+            n_disc = self.config.schedule.discrete_steps
+            times = torch.unique_consecutive(torch.round(times * n_disc) / n_disc)
+        alpha, sigma = self.schedule.alpha_sigma(times[:1])
+        out = []
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
+            idx = range(first_index + start, first_index + start + x.shape[0])
+            eps = NoiseSource(seed, idx, shape, self.device).draw()
+            x = float(alpha) * x + float(sigma) * eps
+            cond = self.null_conditioning(x.shape[0]).to(self.device)
+            x = run_sampler(self._denoiser(cond, 1.0, self.defaults.clip_x0), self.schedule, x, times, sampler)
+            out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
+        return torch.cat(out)
+
+    @torch.no_grad()
     def invert(
         self,
         images: torch.Tensor,
@@ -249,10 +285,12 @@ class Generator:
         clip_x0: bool | None = None,
         batch_size: int = 250,
         progress: bool = False,
+        fixed_point: int = 0,
     ) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] -> the initial noise at t = 1 (model space, float32, CPU) that
         the deterministic sampler maps to them. Default: the null condition, guidance 1, and the same
-        x0 clipping as ``sample``."""
+        x0 clipping as ``sample``. ``fixed_point``: iterations per step that solve each ddim/euler step
+        exactly for its input (see ``generators.samplers.invert``)."""
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         sampler = sampler or ("euler" if self.schedule.is_flow else "ddim")
         if sampler not in INVERTIBLE_SAMPLERS:
@@ -269,7 +307,8 @@ class Generator:
             x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
             c = cond[start : start + x.shape[0]].to(self.device)
 
-            out.append(invert(self._denoiser(c, guidance, clip), self.schedule, x, times, sampler).float().cpu())
+            denoiser = self._denoiser(c, guidance, clip)
+            out.append(invert(denoiser, self.schedule, x, times, sampler, fixed_point=fixed_point).float().cpu())
             bar.update(x.shape[0])
         bar.close()
         return torch.cat(out)

@@ -129,7 +129,7 @@ def train(
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {name}", disable=not progress)
     try:
         for step in range(start, cfg.steps):
-            lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+            lr = cfg.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
             x0, eps, t, cond = _batch(model, data, tokenizer, schedule, cfg, step)

@@ -174,6 +174,24 @@ def test_first_order_invert_then_sample_round_trip(name, sampler):
     assert (back - x0).abs().max().item() < 2e-2
 
 
+@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("sampler", ["ddim", "euler"])
+def test_fixed_point_inversion_is_the_samplers_exact_inverse(name, sampler):
+    """With fixed-point refinement, invert solves each discrete step for its input, so even on a
+    coarse 10-step grid sampling the recovered noise gives the data back. Max error measured with
+    0 / 5 / 30 iterations: linear 0.70 / 3.7e-3 / 4e-11, flow 0.41 / 3.9e-6 / 1e-15; cosine 0.42 /
+    9.8e-3 / 7.9e-3 (its last step starts at alpha ~ 1e-3, where the iteration contracts slowly)."""
+    sched = NoiseSchedule(SCHEDULES[name])
+    den = exact_denoiser(sched)
+    x0 = M + S * torch.randn(2000, 1, 1, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    times = sched.sampling_times(10)
+    plain = (run_sampler(den, sched, invert(den, sched, x0, times, sampler), times, sampler) - x0).abs().max().item()
+    exact = (run_sampler(den, sched, invert(den, sched, x0, times, sampler, fixed_point=30), times, sampler) - x0).abs().max().item()
+    assert exact < (1e-2 if name == "cosine-continuous" else 1e-9) and plain > 0.3
+    with pytest.raises(ValueError, match="fixed_point"):
+        invert(den, sched, x0, times, sampler, fixed_point=-1)
+
+
 # ---------------------------------------------------------------------------------- order of accuracy
 def test_orders_of_euler_and_heun():
     """Mean abs error against a 2000-step Heun solution from the same noise (flow), measured:

@@ -1,0 +1,237 @@
+"""Image attacks on watermarked images, each with one strength parameter.
+
+Every attack maps float (N, C, H, W) images in [0, 1] to the same shape and range, and returns the
+values a PNG of the result would hold (rounded to 8-bit levels). Random attacks (crop, jitter,
+erasing, noise) draw image i's randomness from (seed, first_index + i), so results do not depend on
+batch size. Parameter conventions follow the Tree-Ring paper's code (Wen et al. 2023) and WAVES:
+
+=============  ==============================================  ===========================
+attack         strength                                        paper setting
+=============  ==============================================  ===========================
+rotation       angle in degrees (fixed, nearest, black fill)   75
+jpeg           JPEG quality 1-100 (PIL, 4:2:0 off for grey)    25
+crop           area scale of a random resized crop (ratio      0.75 (ratio 0.75)
+               fixed by ``ratio``), resized back to full size
+blur           PIL GaussianBlur radius (its standard deviation, 4
+               in pixels)
+noise          std of added Gaussian noise in [0, 1] units,    0.1
+               clipped to [0, 1], never wrapped
+brightness     jitter b: factor ~ U[max(0, 1 - b), 1 + b]      6
+contrast       jitter b: factor ~ U[max(0, 1 - b), 1 + b]      -
+erase          area fraction of one random rectangle set to 0  -
+regen          noise level t in (0, 1] of an SDEdit-style     -
+               re-generation with a bundled generator
+=============  ==============================================  ===========================
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image, ImageFilter
+from torchvision.transforms import InterpolationMode
+
+ATTACK_KINDS = ("none", "rotation", "jpeg", "crop", "blur", "noise", "brightness", "contrast", "erase", "regen")
+
+
+def _rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0xA77AC]))
+
+
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    """Round float [0, 1] images to 8-bit levels (what a saved PNG holds)."""
+    return x.clamp(0, 1).mul(255).add(0.5).floor().div(255)
+
+
+def _to_pil(img: torch.Tensor) -> Image.Image:
+    arr = img.clamp(0, 1).mul(255).add(0.5).floor().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+
+
+def _from_pil(pil: Image.Image, channels: int) -> torch.Tensor:
+    arr = np.asarray(pil, dtype=np.float32) / 255.0
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    return torch.from_numpy(arr).permute(2, 0, 1)[:channels].contiguous()
+
+
+def rotation(x: torch.Tensor, degrees: float, **_) -> torch.Tensor:
+    return TF.rotate(x, float(degrees), interpolation=InterpolationMode.NEAREST, fill=0.0)
+
+
+def jpeg(x: torch.Tensor, quality: float, **_) -> torch.Tensor:
+    out = []
+    for img in x:
+        buf = io.BytesIO()
+        _to_pil(img).save(buf, format="JPEG", quality=int(round(quality)))
+        out.append(_from_pil(Image.open(io.BytesIO(buf.getvalue())), x.shape[1]))
+    return torch.stack(out)
+
+
+def blur(x: torch.Tensor, radius: float, **_) -> torch.Tensor:
+    filt = ImageFilter.GaussianBlur(radius=float(radius))
+    return torch.stack([_from_pil(_to_pil(img).filter(filt), x.shape[1]) for img in x])
+
+
+def crop(x: torch.Tensor, scale: float, seed: int, first_index: int, ratio: float = 1.0, **_) -> torch.Tensor:
+    """RandomResizedCrop with fixed scale and aspect ratio (w/h), position uniform; back to full size."""
+    n, _, h, w = x.shape
+    area = h * w * float(scale)
+    cw = min(w, max(1, int(round(math.sqrt(area * ratio)))))
+    ch = min(h, max(1, int(round(math.sqrt(area / ratio)))))
+    out = []
+    for i in range(n):
+        r = _rng(seed, first_index + i)
+        top, left = int(r.integers(0, h - ch + 1)), int(r.integers(0, w - cw + 1))
+        out.append(TF.resized_crop(x[i], top, left, ch, cw, [h, w], interpolation=InterpolationMode.BILINEAR, antialias=True))
+    return torch.stack(out)
+
+
+def noise(x: torch.Tensor, std: float, seed: int, first_index: int, **_) -> torch.Tensor:
+    z = torch.stack([torch.from_numpy(_rng(seed, first_index + i).standard_normal(x.shape[1:])).float() for i in range(len(x))])
+    return (x + float(std) * z).clamp(0, 1)
+
+
+def _jitter(x: torch.Tensor, b: float, seed: int, first_index: int, fn) -> torch.Tensor:
+    out = []
+    for i in range(len(x)):
+        factor = float(_rng(seed, first_index + i).uniform(max(0.0, 1.0 - b), 1.0 + b))
+        out.append(fn(x[i], factor))
+    return torch.stack(out)
+
+
+def brightness(x: torch.Tensor, b: float, seed: int, first_index: int, **_) -> torch.Tensor:
+    return _jitter(x, float(b), seed, first_index, TF.adjust_brightness)
+
+
+def contrast(x: torch.Tensor, b: float, seed: int, first_index: int, **_) -> torch.Tensor:
+    return _jitter(x, float(b), seed, first_index, TF.adjust_contrast)
+
+
+def erase(x: torch.Tensor, fraction: float, seed: int, first_index: int, **_) -> torch.Tensor:
+    """Set one random square-ish rectangle covering ``fraction`` of the area to 0."""
+    n, _, h, w = x.shape
+    side = math.sqrt(h * w * float(fraction))
+    eh, ew = min(h, max(1, int(round(side)))), min(w, max(1, int(round(side))))
+    out = x.clone()
+    for i in range(n):
+        r = _rng(seed, first_index + i)
+        top, left = int(r.integers(0, h - eh + 1)), int(r.integers(0, w - ew + 1))
+        out[i, :, top : top + eh, left : left + ew] = 0.0
+    return out
+
+
+_FUNCS: dict[str, Callable[..., torch.Tensor]] = {
+    "rotation": rotation, "jpeg": jpeg, "crop": crop, "blur": blur, "noise": noise,
+    "brightness": brightness, "contrast": contrast, "erase": erase,
+}
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One attack or a chain of them. ``kind`` in ATTACK_KINDS or "combo" (apply ``parts`` in order).
+
+    ``options``: extra settings (crop ``ratio``; regen ``generator``, ``steps``).
+    """
+
+    kind: str
+    strength: float = 0.0
+    options: tuple[tuple[str, object], ...] = ()
+    parts: tuple[Attack, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        if self.kind == "combo":
+            return "+".join(p.name for p in self.parts)
+        if self.kind == "none":
+            return "clean"
+        return f"{self.kind}({self.strength:g})"
+
+    def __call__(self, x: torch.Tensor, seed: int = 0, first_index: int = 0, regen=None) -> torch.Tensor:
+        """Attack float (N, C, H, W) images in [0, 1]; returns 8-bit levels in [0, 1].
+
+        ``regen``: a callable (images, t, seed, first_index) -> images for the regeneration attack.
+        """
+        if x.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got {tuple(x.shape)}")
+        x = x.float().clamp(0, 1)
+        if self.kind == "none":
+            return _levels(x)
+        if self.kind == "combo":
+            for k, part in enumerate(self.parts):
+                x = part(x, seed + 7919 * (k + 1), first_index, regen)
+            return x
+        if self.kind == "regen":
+            if regen is None:
+                raise ValueError("the regen attack needs a generator (pass regen=...)")
+            return _levels(regen(x, float(self.strength), seed, first_index))
+        if self.kind not in _FUNCS:
+            raise ValueError(f"unknown attack {self.kind!r}; choose one of {', '.join(ATTACK_KINDS)} or a combo")
+        out = _FUNCS[self.kind](x, self.strength, seed=seed, first_index=first_index, **dict(self.options))
+        return _levels(out)
+
+
+CLEAN = Attack("none")
+
+PAPER = (
+    Attack("rotation", 75),
+    Attack("jpeg", 25),
+    Attack("crop", 0.75, (("ratio", 0.75),)),
+    Attack("blur", 4),
+    Attack("noise", 0.1),
+    Attack("brightness", 6),
+)
+
+SWEEP = (
+    *(Attack("rotation", d) for d in (5, 15, 30, 45)),
+    *(Attack("jpeg", q) for q in (90, 70, 50, 30, 10)),
+    *(Attack("crop", s) for s in (0.9, 0.75, 0.6, 0.5)),
+    *(Attack("blur", r) for r in (0.5, 1, 2)),
+    *(Attack("noise", s) for s in (0.02, 0.05, 0.1, 0.2)),
+    *(Attack("brightness", b) for b in (0.2, 0.5, 1.0)),
+    *(Attack("contrast", b) for b in (0.2, 0.5, 1.0)),
+    *(Attack("erase", f) for f in (0.05, 0.1, 0.25)),
+    *(Attack("regen", t) for t in (0.1, 0.2, 0.4)),
+    Attack("combo", parts=(Attack("rotation", 15), Attack("jpeg", 50))),
+    Attack("combo", parts=(Attack("crop", 0.75), Attack("blur", 1), Attack("jpeg", 70))),
+    Attack("combo", parts=(Attack("brightness", 0.5), Attack("contrast", 0.5), Attack("noise", 0.05))),
+)
+
+PRESETS: dict[str, tuple[Attack, ...]] = {
+    "clean": (CLEAN,),
+    "paper": (CLEAN, *PAPER),
+    "sweep": (CLEAN, *SWEEP),
+    "all": (CLEAN, *PAPER, *SWEEP),
+}
+
+
+def parse_attack(text: str) -> Attack:
+    """'jpeg:25', 'crop:0.75:ratio=0.75', 'rotation:15+jpeg:50', 'clean' -> Attack."""
+    if "+" in text:
+        return Attack("combo", parts=tuple(parse_attack(p) for p in text.split("+")))
+    bits = text.strip().split(":")
+    kind = bits[0]
+    if kind in ("clean", "none"):
+        return CLEAN
+    if kind not in ATTACK_KINDS:
+        raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(ATTACK_KINDS[1:])}")
+    if len(bits) < 2:
+        raise ValueError(f"attack {kind!r} needs a strength, e.g. {kind}:0.5")
+    try:
+        strength = float(bits[1])
+        options = tuple((k, float(v) if k != "generator" else v) for k, v in (b.split("=", 1) for b in bits[2:]))
+    except ValueError:
+        raise ValueError(f"cannot read attack {text!r}; write KIND:STRENGTH[:OPTION=VALUE]") from None
+    return Attack(kind, strength, options)
+
+
+def attacks_from(spec: str) -> tuple[Attack, ...]:
+    """A preset name (clean, paper, sweep, all) or a comma-separated list of attacks (see parse_attack)."""
+    if spec in PRESETS:
+        return PRESETS[spec]
+    return tuple(parse_attack(s) for s in spec.split(",") if s.strip())

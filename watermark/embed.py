@@ -1,0 +1,72 @@
+"""Generate images that carry a Tree-Ring key (and their unmarked twins from the same seeds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from diffeval.data import class_prompt
+from generators import Generator
+from generators.samplers import NoiseSource
+
+from .keys import WatermarkKey
+from .statistics import inject
+
+
+def deterministic_sampler(generator: Generator) -> str:
+    """The invertible sampler Tree-Ring generates with: euler for flow paths, ddim (eta 0) otherwise."""
+    return "euler" if generator.schedule.is_flow else "ddim"
+
+
+def default_conditions(generator: Generator, n: int, first_index: int = 0) -> dict:
+    """Conditions cycling through the classes (label i % 10, or its caption) for conditional
+    generators; nothing for unconditional ones. Returned as keyword arguments of ``sample``."""
+    kind = generator.info.conditioning
+    if kind == "none":
+        return {}
+    labels = [(first_index + i) % generator.config.num_classes for i in range(n)]
+    if kind == "class":
+        return {"labels": torch.tensor(labels)}
+    return {"prompts": [class_prompt(c) for c in labels]}
+
+
+@dataclass
+class EmbedSettings:
+    """How marked images are generated. None: the generator's default steps and guidance; the
+    sampler is always deterministic (``deterministic_sampler``) unless given."""
+
+    steps: int | None = None
+    guidance: float | None = None
+    sampler: str | None = None
+    seed: int = 0
+    batch_size: int = 250
+
+
+def initial_noise(generator: Generator, n: int, seed: int, first_index: int = 0) -> torch.Tensor:
+    """(n, C, H, W) float32 N(0, 1) noise; sample i depends only on (seed, first_index + i)."""
+    shape = (generator.info.channels, generator.info.resolution, generator.info.resolution)
+    return NoiseSource(seed, range(first_index, first_index + n), shape).draw()
+
+
+def generate(
+    generator: Generator,
+    key: WatermarkKey | None,
+    n: int,
+    settings: EmbedSettings | None = None,
+    first_index: int = 0,
+    conditions: dict | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """n images (n, C, H, W) in [0, 1]; marked with ``key`` when it is given, else the unmarked twins
+    (same noise before injection, same conditions)."""
+    s = settings or EmbedSettings()
+    z = initial_noise(generator, n, s.seed, first_index)
+    if key is not None:
+        key.check_shape(tuple(z.shape[1:]))
+        z = inject(z, key)
+    cond = default_conditions(generator, n, first_index) if conditions is None else conditions
+    return generator.sample(
+        n, steps=s.steps, sampler=s.sampler or deterministic_sampler(generator), guidance=s.guidance,
+        eta=0.0, noise=z, batch_size=s.batch_size, progress=progress, **cond,
+    )

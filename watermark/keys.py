@@ -1,0 +1,152 @@
+"""Tree-Ring keys: a pattern written into the centred Fourier spectrum of the initial noise.
+
+A key holds, per keyed channel, complex spectrum values on a disc of ``radius`` frequency units
+around DC. Values are Hermitian-symmetric, so the key survives the real part taken after injection
+exactly. Patterns (Wen et al. 2023):
+
+- ``rings``: one real constant per ring k = 1..radius (ring k: (k-1)^2 < |f|^2 <= k^2, DC in ring 1),
+  drawn N(0, 1) so a keyed bin has the energy of a noise bin; invariant to rotations of the image.
+- ``rand``: the spectrum of a seeded white N(0, 1) image on the disc.
+- ``zeros``: zero on the disc.
+
+Keys are secrets: a file holds the values and the seed they came from; keep it private.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save
+
+from generators.checkpoints import atomic_output
+
+from .fourier import circle_mask, spectrum
+
+PATTERNS = ("rings", "rand", "zeros")
+KEY_FORMAT = "diffeval-watermark-key"
+
+
+@dataclass
+class WatermarkKey:
+    """A key for images of ``shape`` (C, H, W). ``values``: (len(channels), H, W) complex128, zero
+    outside ``mask`` (H, W) bool. ``seed`` is the secret the values were drawn from."""
+
+    pattern: str
+    radius: float
+    channels: tuple[int, ...]
+    shape: tuple[int, int, int]
+    seed: int
+    values: torch.Tensor = field(repr=False)
+    mask: torch.Tensor = field(repr=False)
+    name: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """12 hex digits of a hash of the key values (safe to print; does not reveal the key)."""
+        h = hashlib.sha256(self.values.real.numpy().tobytes() + self.values.imag.numpy().tobytes())
+        return h.hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.pattern}-{self.fingerprint}"
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise ValueError unless images of (C, H, W) ``shape`` can carry this key."""
+        if tuple(shape) != tuple(self.shape):
+            raise ValueError(
+                f"key {self.label} was made for images of shape {tuple(self.shape)}, not {tuple(shape)}"
+            )
+
+
+def ring_index(height: int, width: int) -> torch.Tensor:
+    """(H, W) int: ring k = ceil(|f|) of each bin (DC gets 1), the paper's ring assignment."""
+    fy = (torch.arange(height) - height // 2)[:, None].double()
+    fx = (torch.arange(width) - width // 2)[None, :].double()
+    return torch.sqrt(fy**2 + fx**2).ceil().clamp(min=1).long()
+
+
+def make_key(
+    shape: tuple[int, int, int],
+    pattern: str = "rings",
+    radius: float = 4,
+    channels: tuple[int, ...] | list[int] = (0,),
+    seed: int | None = None,
+    name: str = "",
+) -> WatermarkKey:
+    """Draw a key for images of ``shape`` (C, H, W). ``seed`` None draws a fresh secret."""
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+    c, h, w = (int(v) for v in shape)
+    channels = tuple(int(ch) for ch in channels)
+    if not channels or any(ch < 0 or ch >= c for ch in channels) or len(set(channels)) != len(channels):
+        raise ValueError(f"channels {list(channels)} do not fit images with {c} channel(s)")
+    if not 0 < radius < min(h, w) / 2:
+        raise ValueError(f"radius must be in (0, {min(h, w) / 2}) for {h}x{w} images, got {radius}")
+    seed = secrets.randbits(62) if seed is None else int(seed)
+    mask = circle_mask(h, w, radius)
+    g = torch.Generator().manual_seed(seed)
+    values = torch.zeros(len(channels), h, w, dtype=torch.complex128)
+    if pattern == "rand":
+        values = spectrum(torch.randn(len(channels), h, w, generator=g, dtype=torch.float64))
+    elif pattern == "rings":
+        rings = ring_index(h, w)
+        n_rings = int(rings[mask].max())
+        consts = torch.randn(len(channels), n_rings, generator=g, dtype=torch.float64)
+        values = consts[:, (rings.clamp(max=n_rings) - 1)].to(torch.complex128)
+    values = torch.where(mask, values, torch.zeros((), dtype=torch.complex128))
+    return WatermarkKey(pattern, float(radius), channels, (c, h, w), seed, values, mask, name)
+
+
+def save_key(key: WatermarkKey, path: str | Path) -> Path:
+    """Write ``key`` to a safetensors file (values + mask, settings in the header), atomically."""
+    path = Path(path)
+    meta = {
+        "format": KEY_FORMAT,
+        "version": "1",
+        "pattern": key.pattern,
+        "radius": repr(key.radius),
+        "channels": json.dumps(list(key.channels)),
+        "shape": json.dumps(list(key.shape)),
+        "seed": str(key.seed),
+        "name": key.name,
+    }
+    tensors = {
+        "values_real": key.values.real.contiguous(),
+        "values_imag": key.values.imag.contiguous(),
+        "mask": key.mask.to(torch.uint8),
+    }
+    with atomic_output(path) as tmp:
+        Path(tmp).write_bytes(save(tensors, metadata=meta))
+    return path
+
+
+def load_key(path: str | Path) -> WatermarkKey:
+    """Read a key file written by ``save_key``; a clear ValueError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"key file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for foreign files
+        raise ValueError(f"{path} is not a diffeval watermark key file ({exc})") from None
+    if meta.get("format") != KEY_FORMAT or not {"values_real", "values_imag", "mask"} <= set(tensors):
+        raise ValueError(f"{path} is not a diffeval watermark key file")
+    values = torch.complex(tensors["values_real"].double(), tensors["values_imag"].double())
+    return WatermarkKey(
+        pattern=meta["pattern"],
+        radius=float(meta["radius"]),
+        channels=tuple(json.loads(meta["channels"])),
+        shape=tuple(json.loads(meta["shape"])),
+        seed=int(meta["seed"]),
+        values=values,
+        mask=tensors["mask"].bool(),
+        name=meta.get("name") or path.stem,
+    )

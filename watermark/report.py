@@ -1,0 +1,110 @@
+"""Tables and plots of a robustness run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from generators.checkpoints import atomic_output, atomic_write_text
+
+MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
+              "fpr_at_alpha", "detect_s_per_image"]
+
+
+def write_robustness(table: pd.DataFrame, scores: pd.DataFrame, quality: pd.DataFrame, out: str | Path,
+                     settings: dict) -> dict[str, Path]:
+    """robustness.{csv,md,json}, scores.csv, quality.csv and the plots; returns the paths."""
+    out = Path(out)
+    paths = {"csv": out / "robustness.csv", "md": out / "robustness.md", "json": out / "robustness.json",
+             "scores": out / "scores.csv"}
+    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    atomic_write_text(paths["scores"], scores.to_csv(index=False))
+    md = table[[c for c in MD_COLUMNS if c in table]].to_markdown(index=False, floatfmt=".4g")
+    summary = paper_average(table)
+    if len(summary):
+        md += "\n\nMean over the attacks (clean excluded):\n\n" + summary.to_markdown(index=False, floatfmt=".4g")
+    if len(quality):
+        paths["quality"] = out / "quality.csv"
+        atomic_write_text(paths["quality"], quality.to_csv(index=False))
+        md += "\n\nQuality cost (bundled judge features):\n\n" + quality.to_markdown(index=False, floatfmt=".4g")
+    atomic_write_text(paths["md"], md + "\n")
+    doc = {"settings": settings, "rows": json.loads(table.to_json(orient="records")),
+           "quality": json.loads(quality.to_json(orient="records")) if len(quality) else []}
+    atomic_write_text(paths["json"], json.dumps(doc, indent=1, default=str))
+    roc = plot_roc(scores, out / "roc.png")
+    if roc:
+        paths["roc"] = roc
+    sweep = plot_strength(table, out / "tpr_vs_strength.png")
+    if sweep:
+        paths["tpr_vs_strength"] = sweep
+    return paths
+
+
+def paper_average(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (generator, pattern): mean AUC and TPR@1%FPR over the attacked rows (clean excluded)."""
+    attacked = table[table["kind"] != "none"]
+    if attacked.empty:
+        return pd.DataFrame()
+    agg = attacked.groupby(["generator", "pattern"], sort=False)[["auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].mean()
+    return agg.rename(columns=lambda c: f"mean_{c}").reset_index()
+
+
+def plot_roc(scores: pd.DataFrame, path: Path) -> Path | None:
+    """One panel per (generator, pattern), one ROC curve (log FPR) per attack."""
+    if scores.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    panels = list(scores.groupby(["generator", "pattern"], sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, ((gname, pattern), df) in zip(axes[0], panels):
+        for attack, d in df.groupby("attack", sort=False):
+            fpr, tpr, _ = roc_curve(d["marked"].astype(int), -d["distance"])
+            ax.plot(np.maximum(fpr, 1e-4), tpr, label=attack, lw=1.2)
+        ax.set_xscale("log")
+        ax.set_xlim(1e-3, 1)
+        ax.set_title(f"{gname} · {pattern}")
+        ax.set_xlabel("false-positive rate")
+        ax.set_ylabel("true-positive rate")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_strength(table: pd.DataFrame, path: Path) -> Path | None:
+    """TPR@1%FPR against strength, one panel per attack kind with >= 2 strengths (WAVES-style sweeps)."""
+    kinds = [k for k, d in table.groupby("kind", sort=False) if d["strength"].nunique() >= 2]
+    if not kinds:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.0), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        d = table[table["kind"] == kind].sort_values("strength")
+        for (gname, pattern), line in d.groupby(["generator", "pattern"], sort=False):
+            ax.plot(line["strength"], line["tpr_at_1pct_fpr"], marker="o", ms=3, label=f"{gname} {pattern}")
+        ax.set_title(kind)
+        ax.set_xlabel("strength")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("TPR at 1% FPR")
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
