@@ -157,10 +157,11 @@ def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test,
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--regen-generator", default="ddpm", show_default=True, help="Bundled generator of the regeneration attack.")
 @click.option("--no-quality", is_flag=True, help="Skip the FID/KID cost of the watermark.")
+@click.option("--baselines", default="", help="Comma list of dwtDct, dwtDctSvd, rivaGan (or 'all'): invisible-watermark baselines on the same images and attacks (extra 'baselines').")
 @_detect_options
 @click.option("--out", "out_dir", default="results/watermark", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-progress", is_flag=True)
-def robustness(gnames, patterns, radius, n, n_unmarked, attacks, steps, seed, regen_generator, no_quality,
+def robustness(gnames, patterns, radius, n, n_unmarked, attacks, steps, seed, regen_generator, no_quality, baselines,
                inv_steps, fixed_point, alpha, sigma, test, out_dir, no_progress) -> None:
     """Detection under attacks: AUC, TPR at 1% and 0.1% FPR, accuracy and measured FPR of the p-value rule."""
     from watermark.attacks import attacks_from
@@ -168,10 +169,16 @@ def robustness(gnames, patterns, radius, n, n_unmarked, attacks, steps, seed, re
     from watermark.report import paper_average, write_robustness
     from watermark.robustness import RobustnessConfig, run_robustness
 
+    from watermark.baselines import BASELINES
+
     attacks_from(attacks)  # fail early on a bad attack list
+    methods = BASELINES if baselines == "all" else tuple(b for b in baselines.split(",") if b)
+    unknown = [b for b in methods if b not in BASELINES]
+    if unknown:
+        raise click.BadParameter(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}", param_hint="--baselines")
     cfg = RobustnessConfig(
         generators=tuple(gnames), patterns=tuple(patterns), radius=radius, n=n, n_unmarked=n_unmarked, attacks=attacks,
-        regen_generator=regen_generator, quality=not no_quality, embed=EmbedSettings(steps=steps, seed=seed),
+        regen_generator=regen_generator, quality=not no_quality, baselines=methods, embed=EmbedSettings(steps=steps, seed=seed),
         detect=_detect_settings(inv_steps, fixed_point, alpha, sigma, test),
     )
     table, scores, quality = run_robustness(cfg, out_dir, progress=not no_progress)

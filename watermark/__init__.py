@@ -1,1 +1,21 @@
-"""Tree-Ring watermarking (built in a later issue; the package exists so the layout is fixed)."""
+"""Tree-Ring watermarking (Wen et al. 2023) for any bundled generator with a deterministic sampler.
+
+- ``keys``: key patterns (rings, rand, zeros) in the centred Fourier spectrum of the initial noise; key files.
+- ``statistics``: injection, the L1 key distance and p-values (non-central chi-square with the exact
+  degrees of freedom, or the scale-free cosine test).
+- ``embed`` / ``detect``: generate marked images; invert images to noise and score them per key.
+- ``attacks``: rotation, JPEG, crop, blur, noise, jitter, erasing, regeneration, combinations; presets.
+- ``robustness`` / ``report``: the evaluation behind ``diffeval watermark robustness``.
+"""
+
+from .attacks import PRESETS, Attack, attacks_from, parse_attack
+from .detect import DetectSettings, detect_files, detect_images, recover_noise
+from .embed import EmbedSettings, generate
+from .keys import PATTERNS, WatermarkKey, load_key, make_key, save_key
+from .statistics import inject, key_distance, key_pvalue
+
+__all__ = [
+    "PATTERNS", "PRESETS", "Attack", "DetectSettings", "EmbedSettings", "WatermarkKey", "attacks_from",
+    "detect_files", "detect_images", "generate", "inject", "key_distance", "key_pvalue", "load_key",
+    "make_key", "parse_attack", "recover_noise", "save_key",
+]

@@ -54,6 +54,7 @@ class RobustnessConfig:
     regen_generator: str = "ddpm"
     regen_steps: int = 20
     quality: bool = True
+    baselines: tuple[str, ...] = ()
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
 
@@ -177,6 +178,10 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                     scores.append(pd.DataFrame({"generator": g.info.name, "pattern": p, "attack": attack.name,
                                                 "marked": marked, "index": np.arange(len(dist)), "distance": dist, "p_value": pv}))
         bar.close()
+        for method in cfg.baselines:
+            b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)
+            rows += b_rows
+            scores += b_scores
     table = pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
     score_df = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=SCORE_COLUMNS)
     return table, score_df, pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
@@ -205,3 +210,37 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
                      "fid_marked_vs_train": fid(feats[p]), "kid_marked_vs_unmarked_x1000": 1000 * kid,
                      "kid_std_x1000": 1000 * kid_std})
     return pd.DataFrame(rows)
+
+
+def _baseline_rows(method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: _Cache, base: dict):
+    """Rows for an invisible-watermark baseline on the first n unmarked images (``watermark.baselines``)."""
+    from .baselines import decode_scores, embed_baseline, message_bits, to_carrier
+
+    bits = message_bits(cfg.key_seed)
+    carriers = to_carrier(covers)
+    marked = cache.get(f"{gname}-{method}", {**base, "n": len(covers), "bits": bits},
+                       lambda: embed_baseline(method, carriers, bits))
+    rows, scores = [], []
+    for attack in attacks:
+        if attack.kind == "regen" or any(p.kind == "regen" for p in attack.parts):
+            continue  # the regeneration attack needs the generator's own resolution
+        res = {}
+        for is_marked, imgs in ((False, carriers), (True, marked)):
+            def make(imgs=imgs, is_marked=is_marked):
+                attacked = attack(imgs, seed=cfg.attack_seed + int(is_marked))
+                t0 = time.perf_counter()
+                acc, p = decode_scores(method, attacked, bits)
+                return torch.tensor(np.c_[acc, p, np.full(len(acc), (time.perf_counter() - t0) / len(acc))])
+            res[is_marked] = cache.get(f"{gname}-{method}-{'marked' if is_marked else 'unmarked'}-scores",
+                                       {**base, "attack": attack.name, "seed": cfg.attack_seed, "bits": bits, "n": len(covers)},
+                                       make).numpy()
+        neg, pos = res[False], res[True]
+        rows.append({"generator": gname, "pattern": method, "attack": attack.name, "kind": attack.kind,
+                     "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
+                     **detection_metrics(1 - neg[:, 0], 1 - pos[:, 0], neg[:, 1], pos[:, 1], cfg.detect.alpha),
+                     "alpha": cfg.detect.alpha, "n_marked": len(pos), "n_unmarked": len(neg),
+                     "detect_s_per_image": float(pos[0, 2])})
+        for is_marked, r in ((False, neg), (True, pos)):
+            scores.append(pd.DataFrame({"generator": gname, "pattern": method, "attack": attack.name, "marked": is_marked,
+                                        "index": np.arange(len(r)), "distance": 1 - r[:, 0], "p_value": r[:, 1]}))
+    return rows, scores

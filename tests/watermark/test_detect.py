@@ -109,10 +109,13 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     r = run(main, ["watermark", "detect", str(tmp_path / "img"), "-g", "sd3-reflow", "--key", str(tmp_path / "nokey")], obj={})
     assert r.exit_code != 0 and r.output.startswith("error:") and "Traceback" not in r.output
     r = run(main, ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--n", "4", "--attacks",
-                   "clean,jpeg:50,rotation:10+blur:1", "--inv-steps", "2", "--no-progress", "--out", str(tmp_path / "rob")], obj={})
+                   "clean,jpeg:50,rotation:10+blur:1", "--inv-steps", "2", "--baselines", "dwtDct", "--no-progress",
+                   "--out", str(tmp_path / "rob")], obj={})
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "rob" / "robustness.csv")
-    assert list(table["attack"]) == ["clean", "jpeg(50)", "rotation(10)+blur(1)"]
+    assert list(table["attack"]) == ["clean", "jpeg(50)", "rotation(10)+blur(1)"] * 2
+    assert list(table["pattern"]) == ["rand"] * 3 + ["dwtDct"] * 3
+    assert table.loc[3, "auc"] == 1.0  # dwtDct on clean carriers
     assert table[["auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].notna().all().all()
     for name in ("robustness.md", "robustness.json", "scores.csv", "quality.csv", "roc.png"):
         assert (tmp_path / "rob" / name).is_file(), name
@@ -124,3 +127,5 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     assert (tmp_path / "rob" / "cache").stat().st_mtime_ns == mtime
     r = run(main, ["watermark", "robustness", "--attacks", "sharpen:3", "--out", str(tmp_path / "x")], obj={})
     assert r.exit_code != 0 and "unknown attack" in r.output
+    r = run(main, ["watermark", "robustness", "--baselines", "stegastamp", "--out", str(tmp_path / "x")], obj={})
+    assert r.exit_code != 0 and "unknown baseline" in r.output
