@@ -146,6 +146,7 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
         for p, key in keys.items():
             images[p] = cache.get(f"{g.info.name}-{p}", {**base, "n": cfg.n, "key": key.fingerprint},
                                   lambda key=key: generate(g, key, cfg.n, cfg.embed, progress=progress))
+        _save_samples(images, out / f"samples_{g.info.name}.png")
         if cfg.quality:
             quality.append(watermark_quality(g.info.name, images, cfg))
         bar = tqdm(total=len(attacks) * (1 + len(keys)), desc=f"robustness {g.info.name}", disable=not progress)
@@ -185,6 +186,13 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
     table = pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
     score_df = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=SCORE_COLUMNS)
     return table, score_df, pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
+
+
+def _save_samples(images: dict, path: Path, per_row: int = 10) -> None:
+    """A grid: the first ``per_row`` unmarked images, then the same seeds marked with each pattern."""
+    from diffeval.images import save_grid
+
+    save_grid(torch.cat([x[:per_row] for x in images.values()]), path, nrow=per_row, scale=3)
 
 
 def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.DataFrame:

@@ -66,3 +66,15 @@ def test_saved_checkpoint_reproduces_samples_bit_for_bit(tmp_path):
     xb = b.sample(6, prompts="a shoe", seed=3)
     assert torch.equal(xa, xb)
     assert a.defaults == SamplingDefaults("dpm++2m", 5, 2.0)
+
+
+def test_learning_rate_schedules():
+    from generators.training.config import TrainConfig
+
+    const = TrainConfig(steps=1000, lr=1e-3, warmup=100)
+    assert const.lr_at(0) == pytest.approx(1e-5) and const.lr_at(99) == 1e-3 and const.lr_at(999) == 1e-3
+    cos = TrainConfig(steps=1100, lr=1e-3, warmup=100, lr_schedule="cosine", min_lr=1e-4)
+    assert cos.lr_at(100) == pytest.approx(1e-3) and cos.lr_at(600) == pytest.approx(5.5e-4)
+    assert cos.lr_at(1100) == pytest.approx(1e-4) and cos.lr_at(1099) < cos.lr_at(1000) < cos.lr_at(500)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step").lr_at(0)

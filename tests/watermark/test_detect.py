@@ -117,7 +117,7 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     assert list(table["pattern"]) == ["rand"] * 3 + ["dwtDct"] * 3
     assert table.loc[3, "auc"] == 1.0  # dwtDct on clean carriers
     assert table[["auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].notna().all().all()
-    for name in ("robustness.md", "robustness.json", "scores.csv", "quality.csv", "roc.png"):
+    for name in ("robustness.md", "robustness.json", "scores.csv", "quality.csv", "roc.png", "samples_sd3-reflow.png"):
         assert (tmp_path / "rob" / name).is_file(), name
     mtime = (tmp_path / "rob" / "cache").stat().st_mtime_ns
     cached = sorted(p.name for p in (tmp_path / "rob" / "cache").iterdir())
