@@ -12,8 +12,9 @@ rotation       angle in degrees (fixed, nearest, black fill)   75
 jpeg           JPEG quality 1-100 (PIL, 4:2:0 off for grey)    25
 crop           area scale of a random resized crop (ratio      0.75 (ratio 0.75)
                fixed by ``ratio``), resized back to full size
-blur           PIL GaussianBlur radius (its standard deviation, 4
-               in pixels)
+blur           PIL GaussianBlur radius (its standard deviation, 4 (paper-scaled: 4 at
+               in pixels; option reference_size scales it      512 px, 0.22 at 28 px)
+               to the image width)
 noise          std of added Gaussian noise in [0, 1] units,    0.1
                clipped to [0, 1], never wrapped
 brightness     jitter b: factor ~ U[max(0, 1 - b), 1 + b]      6
@@ -73,7 +74,11 @@ def jpeg(x: torch.Tensor, quality: float, **_) -> torch.Tensor:
     return torch.stack(out)
 
 
-def blur(x: torch.Tensor, radius: float, **_) -> torch.Tensor:
+def blur(x: torch.Tensor, radius: float, reference_size: float | None = None, **_) -> torch.Tensor:
+    """PIL Gaussian blur; with ``reference_size`` the radius is given for images of that width and
+    scaled to x's width (``paper-scaled``: the paper's radius 4 at 512 px is 0.22 px at 28 px)."""
+    if reference_size:
+        radius = float(radius) * x.shape[-1] / float(reference_size)
     filt = ImageFilter.GaussianBlur(radius=float(radius))
     return torch.stack([_from_pil(_to_pil(img).filter(filt), x.shape[1]) for img in x])
 
@@ -150,7 +155,8 @@ class Attack:
             return "+".join(p.name for p in self.parts)
         if self.kind == "none":
             return "clean"
-        return f"{self.kind}({self.strength:g})"
+        at = dict(self.options).get("reference_size")
+        return f"{self.kind}({self.strength:g}@{at:g}px)" if at else f"{self.kind}({self.strength:g})"
 
     def __call__(self, x: torch.Tensor, seed: int = 0, first_index: int = 0, regen=None) -> torch.Tensor:
         """Attack float (N, C, H, W) images in [0, 1]; returns 8-bit levels in [0, 1].
@@ -187,6 +193,10 @@ PAPER = (
     Attack("brightness", 6),
 )
 
+PAPER_SCALED = tuple(
+    Attack("blur", 4, (("reference_size", 512),)) if a.kind == "blur" else a for a in PAPER
+)
+
 SWEEP = (
     *(Attack("rotation", d) for d in (5, 15, 30, 45)),
     *(Attack("jpeg", q) for q in (90, 70, 50, 30, 10)),
@@ -205,6 +215,7 @@ SWEEP = (
 PRESETS: dict[str, tuple[Attack, ...]] = {
     "clean": (CLEAN,),
     "paper": (CLEAN, *PAPER),
+    "paper-scaled": (CLEAN, *PAPER_SCALED),
     "sweep": (CLEAN, *SWEEP),
     "all": (CLEAN, *PAPER, *SWEEP),
 }
@@ -231,7 +242,7 @@ def parse_attack(text: str) -> Attack:
 
 
 def attacks_from(spec: str) -> tuple[Attack, ...]:
-    """A preset name (clean, paper, sweep, all) or a comma-separated list of attacks (see parse_attack)."""
+    """A preset name (clean, paper, paper-scaled, sweep, all) or a comma-separated list of attacks (see parse_attack)."""
     if spec in PRESETS:
         return PRESETS[spec]
     return tuple(parse_attack(s) for s in spec.split(",") if s.strip())

@@ -56,6 +56,10 @@ def test_attacks_do_what_they_say():
     assert np.allclose(Attack("jpeg", 25)(x)[0, 0].numpy(), ref, atol=1e-6)
     ref = np.asarray(pil.filter(ImageFilter.GaussianBlur(4)), dtype=np.float32) / 255
     assert np.allclose(Attack("blur", 4)(x)[0, 0].numpy(), ref, atol=1e-6)
+    ref = np.asarray(pil.filter(ImageFilter.GaussianBlur(4 * 28 / 512)), dtype=np.float32) / 255
+    scaled = parse_attack("blur:4:reference_size=512")
+    assert scaled.name == "blur(4@512px)" and np.allclose(scaled(x)[0, 0].numpy(), ref, atol=1e-6)
+    assert [a.name for a in attacks_from("paper-scaled")][4] == "blur(4@512px)"
     # erase zeroes about the asked fraction; crop with scale 1 is the identity
     assert (Attack("erase", 0.25)(torch.ones(1, 1, 28, 28), seed=0) == 0).float().mean().item() == pytest.approx(0.25, abs=0.02)
     assert torch.allclose(Attack("crop", 1.0)(x), x, atol=1 / 255)
