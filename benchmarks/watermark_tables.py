@@ -6,6 +6,9 @@ Reads the robustness.csv files written by:
     diffeval watermark robustness -g sd3 -g sd2 --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-fpr
     diffeval watermark robustness -g ddpm -g sd1 -g dit -g sd3-reflow --n 100 --attacks clean --out benchmarks/results/watermark/clean-all
     diffeval watermark robustness -g sd3 --n 100 --attacks paper --baselines all --out benchmarks/results/watermark/paper-sd3
+    diffeval watermark robustness -g sd3 --n 100 --attacks paper-scaled --baselines all --out benchmarks/results/watermark/paper-scaled-sd3
+    diffeval watermark robustness -g sd2 --n 100 --attacks paper --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-sd2
+    diffeval watermark robustness -g sd3 --pattern rings --radius R --n 100 --attacks paper --out benchmarks/results/watermark/radius-R-sd3
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent / "results" / "watermark"
-PAPER_ORDER = ["clean", "rotation(75)", "jpeg(25)", "crop(0.75)", "blur(4)", "noise(0.1)", "brightness(6)"]
+PAPER_ORDER = ["clean", "rotation(75)", "jpeg(25)", "crop(0.75)", "blur(4)", "blur(4@512px)", "noise(0.1)", "brightness(6)"]
 
 
 def clean_table() -> pd.DataFrame:
@@ -25,7 +28,7 @@ def clean_table() -> pd.DataFrame:
     return df[["generator", "pattern", "n_marked", "n_unmarked", "auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]]
 
 
-def paper_table(name: str = "paper-sd3") -> pd.DataFrame:
+def paper_table(name: str) -> pd.DataFrame:
     df = pd.read_csv(ROOT / name / "robustness.csv")
     wide = df.pivot_table(index=["generator", "pattern"], columns="attack", values="auc", sort=False)
     wide = wide[[c for c in PAPER_ORDER if c in wide]]
@@ -37,7 +40,12 @@ def paper_table(name: str = "paper-sd3") -> pd.DataFrame:
 
 def main() -> None:
     md = "## Clean detection (alpha = 0.01)\n\n" + clean_table().to_markdown(index=False, floatfmt=".4g")
-    md += "\n\n## AUC under the paper's six attacks (sd3)\n\n" + paper_table().to_markdown(index=False, floatfmt=".3f")
+    for d in sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "robustness.csv").is_file()):
+        if d.startswith(("paper", "radius")):
+            md += f"\n\n## AUC under attacks: {d}\n\n" + paper_table(d).to_markdown(index=False, floatfmt=".3f")
+            quality = ROOT / d / "quality.csv"
+            if quality.is_file():
+                md += "\n\nQuality cost:\n\n" + pd.read_csv(quality).to_markdown(index=False, floatfmt=".4g")
     out = ROOT / "summary.md"
     out.write_text(md + "\n")
     print(md)
