@@ -40,11 +40,12 @@ def watermark() -> None:
 @click.option("--generator", "-g", "gname", required=True, help="Bundled name or checkpoint dir (fixes the image shape).")
 @click.option("--pattern", type=PATTERN_CHOICE, default="rand", show_default=True)
 @click.option("--radius", type=float, default=4, show_default=True, help="Key disc radius in frequency units.")
+@click.option("--inner-radius", type=float, default=0.0, show_default=True, help="Leave |f| < this to the noise (an annulus key).")
 @click.option("--channel", "channels", type=int, multiple=True, default=(0,), show_default=True, help="Keyed channel(s) (repeat).")
 @click.option("--seed", type=int, default=None, help="Secret seed (default: drawn from the OS; recorded in the key file).")
 @click.option("--count", type=int, default=1, show_default=True, help="Make this many keys (OUT gets -1, -2, ... suffixes).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Key file (.safetensors). Keep it private.")
-def keygen(gname, pattern, radius, channels, seed, count, out_path) -> None:
+def keygen(gname, pattern, radius, inner_radius, channels, seed, count, out_path) -> None:
     """Make Tree-Ring key file(s) for a generator's image shape."""
     from generators import load_generator
     from watermark.keys import make_key, save_key
@@ -54,7 +55,8 @@ def keygen(gname, pattern, radius, channels, seed, count, out_path) -> None:
     out = Path(out_path)
     for i in range(count):
         path = out if count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
-        key = make_key(shape, pattern, radius, channels, None if seed is None else seed + i, name=path.stem)
+        key = make_key(shape, pattern, radius, channels, None if seed is None else seed + i, name=path.stem,
+                       inner_radius=inner_radius)
         save_key(key, path)
         click.echo(f"{path}: {pattern} key, radius {radius:g}, channels {list(channels)}, shape {shape}, fingerprint {key.fingerprint}")
 
@@ -150,6 +152,7 @@ def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test,
 @click.option("--generator", "-g", "gnames", multiple=True, default=("sd3",), show_default=True, help="Generator(s) (repeat).")
 @click.option("--pattern", "patterns", type=PATTERN_CHOICE, multiple=True, default=("rings", "rand"), show_default=True)
 @click.option("--radius", type=float, default=4, show_default=True)
+@click.option("--inner-radius", type=float, default=0.0, show_default=True, help="Annulus keys: leave |f| < this to the noise.")
 @click.option("--n", type=int, default=100, show_default=True, help="Marked images per generator and pattern.")
 @click.option("--n-unmarked", type=int, default=None, help="Unmarked images per generator (default: N).")
 @click.option("--attacks", default="paper", show_default=True, help="paper, sweep, all, clean, or a list like 'jpeg:50,rotation:15+jpeg:50'.")
@@ -161,7 +164,7 @@ def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test,
 @_detect_options
 @click.option("--out", "out_dir", default="results/watermark", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-progress", is_flag=True)
-def robustness(gnames, patterns, radius, n, n_unmarked, attacks, steps, seed, regen_generator, no_quality, baselines,
+def robustness(gnames, patterns, radius, inner_radius, n, n_unmarked, attacks, steps, seed, regen_generator, no_quality, baselines,
                inv_steps, fixed_point, alpha, sigma, test, out_dir, no_progress) -> None:
     """Detection under attacks: AUC, TPR at 1% and 0.1% FPR, accuracy and measured FPR of the p-value rule."""
     from watermark.attacks import attacks_from
@@ -177,7 +180,7 @@ def robustness(gnames, patterns, radius, n, n_unmarked, attacks, steps, seed, re
     if unknown:
         raise click.BadParameter(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}", param_hint="--baselines")
     cfg = RobustnessConfig(
-        generators=tuple(gnames), patterns=tuple(patterns), radius=radius, n=n, n_unmarked=n_unmarked, attacks=attacks,
+        generators=tuple(gnames), patterns=tuple(patterns), radius=radius, inner_radius=inner_radius, n=n, n_unmarked=n_unmarked, attacks=attacks,
         regen_generator=regen_generator, quality=not no_quality, baselines=methods, embed=EmbedSettings(steps=steps, seed=seed),
         detect=_detect_settings(inv_steps, fixed_point, alpha, sigma, test),
     )

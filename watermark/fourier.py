@@ -30,8 +30,8 @@ def frequencies(size: int) -> torch.Tensor:
 
 def circle_mask(height: int, width: int, radius: float) -> torch.Tensor:
     """(H, W) bool: centred-spectrum bins within ``radius`` (in frequency units) of DC."""
-    fy, fx = frequencies(height)[:, None], frequencies(width)[None, :]
-    return (fy**2 + fx**2) <= radius**2
+    fy, fx = frequencies(height)[:, None].double(), frequencies(width)[None, :].double()
+    return (fy**2 + fx**2) <= float(radius) ** 2
 
 
 def mirror_index(size: int) -> torch.Tensor:

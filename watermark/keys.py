@@ -26,7 +26,7 @@ from safetensors.torch import save
 
 from generators.checkpoints import atomic_output
 
-from .fourier import circle_mask, spectrum
+from .fourier import circle_mask, frequencies, spectrum
 
 PATTERNS = ("rings", "rand", "zeros")
 KEY_FORMAT = "diffeval-watermark-key"
@@ -45,6 +45,7 @@ class WatermarkKey:
     values: torch.Tensor = field(repr=False)
     mask: torch.Tensor = field(repr=False)
     name: str = ""
+    inner_radius: float = 0.0
 
     @property
     def fingerprint(self) -> str:
@@ -78,8 +79,13 @@ def make_key(
     channels: tuple[int, ...] | list[int] = (0,),
     seed: int | None = None,
     name: str = "",
+    inner_radius: float = 0.0,
 ) -> WatermarkKey:
-    """Draw a key for images of ``shape`` (C, H, W). ``seed`` None draws a fresh secret."""
+    """Draw a key for images of ``shape`` (C, H, W). ``seed`` None draws a fresh secret.
+
+    ``inner_radius`` > 0 leaves the bins with |f| < inner_radius (DC and the lowest rings, which set
+    the image's global layout) to the noise: the key is an annulus.
+    """
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
     c, h, w = (int(v) for v in shape)
@@ -88,8 +94,13 @@ def make_key(
         raise ValueError(f"channels {list(channels)} do not fit images with {c} channel(s)")
     if not 0 < radius < min(h, w) / 2:
         raise ValueError(f"radius must be in (0, {min(h, w) / 2}) for {h}x{w} images, got {radius}")
+    if not 0 <= inner_radius < radius:
+        raise ValueError(f"inner_radius must be in [0, radius), got {inner_radius}")
     seed = secrets.randbits(62) if seed is None else int(seed)
     mask = circle_mask(h, w, radius)
+    if inner_radius > 0:
+        fy, fx = frequencies(h)[:, None].double(), frequencies(w)[None, :].double()
+        mask &= (fy**2 + fx**2) >= float(inner_radius) ** 2
     g = torch.Generator().manual_seed(seed)
     values = torch.zeros(len(channels), h, w, dtype=torch.complex128)
     if pattern == "rand":
@@ -100,7 +111,7 @@ def make_key(
         consts = torch.randn(len(channels), n_rings, generator=g, dtype=torch.float64)
         values = consts[:, (rings.clamp(max=n_rings) - 1)].to(torch.complex128)
     values = torch.where(mask, values, torch.zeros((), dtype=torch.complex128))
-    return WatermarkKey(pattern, float(radius), channels, (c, h, w), seed, values, mask, name)
+    return WatermarkKey(pattern, float(radius), channels, (c, h, w), seed, values, mask, name, float(inner_radius))
 
 
 def save_key(key: WatermarkKey, path: str | Path) -> Path:
@@ -111,6 +122,7 @@ def save_key(key: WatermarkKey, path: str | Path) -> Path:
         "version": "1",
         "pattern": key.pattern,
         "radius": repr(key.radius),
+        "inner_radius": repr(key.inner_radius),
         "channels": json.dumps(list(key.channels)),
         "shape": json.dumps(list(key.shape)),
         "seed": str(key.seed),
@@ -149,4 +161,5 @@ def load_key(path: str | Path) -> WatermarkKey:
         values=values,
         mask=tensors["mask"].bool(),
         name=meta.get("name") or path.stem,
+        inner_radius=float(meta.get("inner_radius", "0.0")),
     )

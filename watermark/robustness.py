@@ -46,6 +46,7 @@ class RobustnessConfig:
     generators: tuple[str, ...] = ("sd3",)
     patterns: tuple[str, ...] = ("rings", "rand")
     radius: float = 4
+    inner_radius: float = 0.0
     n: int = 100
     n_unmarked: int | None = None
     attacks: str = "paper"
@@ -140,7 +141,8 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
         shape = (g.info.channels, g.info.resolution, g.info.resolution)
         base = {"g": generator_fingerprint(g), "embed": asdict(cfg.embed)}
         inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
-        keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p) for p in cfg.patterns}
+        keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
+                for p in cfg.patterns}
         images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
                                   lambda: generate(g, None, n_un, cfg.embed, progress=progress))}
         for p, key in keys.items():

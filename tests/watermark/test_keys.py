@@ -79,6 +79,17 @@ def test_key_file_round_trip(tmp_path):
     assert (path.stat().st_mode & 0o077) == 0  # a secret: readable by its owner only
 
 
+def test_annulus_keys_leave_the_lowest_frequencies_to_the_noise(tmp_path):
+    key = make_key(SHAPE, "rings", 4, seed=2, inner_radius=2)
+    assert int(key.mask.sum()) == 49 - 9 and not key.mask[14, 14] and not key.mask[15, 15] and key.mask[14, 16]
+    z = torch.randn(4, *SHAPE, generator=torch.Generator().manual_seed(0))
+    f, f0 = spectrum(inject(z, key)[:, 0].double()), spectrum(z[:, 0].double())
+    assert torch.allclose(f[:, 14, 14], f0[:, 14, 14], atol=1e-5)  # DC untouched
+    assert load_key(save_key(key, tmp_path / "a.safetensors")).inner_radius == 2.0
+    with pytest.raises(ValueError, match="inner_radius"):
+        make_key(SHAPE, "rings", 4, inner_radius=4)
+
+
 def test_bad_keys_and_key_files(tmp_path):
     with pytest.raises(ValueError, match="pattern"):
         make_key(SHAPE, "stars", 4)
