@@ -9,6 +9,7 @@ Reads the robustness.csv files written by:
     diffeval watermark robustness -g sd3 --n 100 --attacks paper-scaled --baselines all --out benchmarks/results/watermark/paper-scaled-sd3
     diffeval watermark robustness -g sd2 --n 100 --attacks paper --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-sd2
     diffeval watermark robustness -g sd3 --pattern rings --radius R --n 100 --attacks paper --out benchmarks/results/watermark/radius-R-sd3
+    diffeval watermark robustness -g sd3 --radius 5 --inner-radius 2 --n 100 --attacks paper --out benchmarks/results/watermark/annulus-2-5-sd3
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def paper_table(name: str) -> pd.DataFrame:
 def main() -> None:
     md = "## Clean detection (alpha = 0.01)\n\n" + clean_table().to_markdown(index=False, floatfmt=".4g")
     for d in sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "robustness.csv").is_file()):
-        if d.startswith(("paper", "radius")):
+        if d.startswith(("paper", "radius", "annulus")):
             md += f"\n\n## AUC under attacks: {d}\n\n" + paper_table(d).to_markdown(index=False, floatfmt=".3f")
             quality = ROOT / d / "quality.csv"
             if quality.is_file():
