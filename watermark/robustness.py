@@ -102,14 +102,21 @@ class _Cache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def get(self, name: str, parts: dict, make: Callable[[], torch.Tensor]) -> torch.Tensor:
-        path = self.folder / f"{name}-{_hash(parts)}.pt"
-        if path.is_file():
-            return torch.load(path, weights_only=True)
-        value = make()
-        with atomic_output(path) as tmp:
+    def path(self, name: str, parts: dict) -> Path:
+        return self.folder / f"{name}-{_hash(parts)}.pt"
+
+    def load(self, name: str, parts: dict) -> torch.Tensor | None:
+        path = self.path(name, parts)
+        return torch.load(path, weights_only=True) if path.is_file() else None
+
+    def put(self, name: str, parts: dict, value: torch.Tensor) -> torch.Tensor:
+        with atomic_output(self.path(name, parts)) as tmp:
             torch.save(value, tmp)
         return value
+
+    def get(self, name: str, parts: dict, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        value = self.load(name, parts)
+        return self.put(name, parts, make()) if value is None else value
 
 
 def _regen_fn(name: str, steps: int) -> Callable:
@@ -166,7 +173,12 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                     timing[p] = (time.perf_counter() - t0) / len(attacked)
                     return noise
 
-                recovered[p] = cache.get(f"{g.info.name}-{p or 'unmarked'}-noise", parts, make)
+                stem = f"{g.info.name}-{p or 'unmarked'}"
+                recovered[p] = cache.get(f"{stem}-noise", parts, make)
+                if p in timing:  # computed just now: keep the timing beside the noise for reruns
+                    cache.put(f"{stem}-seconds", parts, torch.tensor(timing[p], dtype=torch.float64))
+                seconds = cache.load(f"{stem}-seconds", parts)
+                timing[p] = float(seconds) if seconds is not None else np.nan
                 bar.update(1)
             for p, key in keys.items():
                 nd, pd_ = key_distance(recovered[None], key).numpy(), key_pvalue(recovered[None], key, cfg.detect.sigma, cfg.detect.test).numpy()
@@ -175,7 +187,7 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                        "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
                        **detection_metrics(nd, md, pd_, mp, cfg.detect.alpha), "alpha": cfg.detect.alpha,
                        "n_marked": len(md), "n_unmarked": len(nd),
-                       "detect_s_per_image": timing.get(p, np.nan)}
+                       "detect_s_per_image": timing[p]}
                 rows.append(row)
                 for marked, dist, pv in ((False, nd, pd_), (True, md, mp)):
                     scores.append(pd.DataFrame({"generator": g.info.name, "pattern": p, "attack": attack.name,

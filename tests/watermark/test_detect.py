@@ -124,6 +124,8 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     r = run(main, ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--n", "4", "--attacks", "clean",
                    "--inv-steps", "2", "--no-progress", "--out", str(tmp_path / "rob")], obj={})
     assert r.exit_code == 0 and sorted(p.name for p in (tmp_path / "rob" / "cache").iterdir()) == cached  # all reused
+    rerun = pd.read_csv(tmp_path / "rob" / "robustness.csv")
+    assert rerun["detect_s_per_image"].notna().all()  # the timing is cached with the recovered noise
     assert (tmp_path / "rob" / "cache").stat().st_mtime_ns == mtime
     r = run(main, ["watermark", "robustness", "--attacks", "sharpen:3", "--out", str(tmp_path / "x")], obj={})
     assert r.exit_code != 0 and "unknown attack" in r.output
