@@ -237,6 +237,11 @@ class Generator:
         bar.close()
         return torch.cat(out) if out else torch.empty(0, *shape)
 
+    @property
+    def ode_sampler(self) -> str:
+        """The invertible deterministic sampler for this path: euler for rectified flow, ddim (eta 0) for VP."""
+        return "euler" if self.schedule.is_flow else "ddim"
+
     @torch.no_grad()
     def regenerate(
         self,
@@ -256,7 +261,7 @@ class Generator:
         shape = (self.config.channels, self.config.image_size, self.config.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
-        sampler = "euler" if self.schedule.is_flow else "ddim"
+        sampler = self.ode_sampler
         times = torch.linspace(float(t), 0.0, max(1, int(steps)) + 1, dtype=torch.float64)
         if self.schedule.discrete:
             n_disc = self.config.schedule.discrete_steps
@@ -292,7 +297,7 @@ class Generator:
         x0 clipping as ``sample``. ``fixed_point``: iterations per step that solve each ddim/euler step
         exactly for its input (see ``generators.samplers.invert``)."""
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
-        sampler = sampler or ("euler" if self.schedule.is_flow else "ddim")
+        sampler = sampler or self.ode_sampler
         if sampler not in INVERTIBLE_SAMPLERS:
             raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
         shape = (self.config.channels, self.config.image_size, self.config.image_size)

@@ -38,6 +38,8 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image, ImageFilter
 from torchvision.transforms import InterpolationMode
 
+from diffeval.images import quantize_uint8
+
 ATTACK_KINDS = ("none", "rotation", "jpeg", "crop", "blur", "noise", "brightness", "contrast", "erase", "regen")
 
 
@@ -47,11 +49,11 @@ def _rng(seed: int, index: int) -> np.random.Generator:
 
 def _levels(x: torch.Tensor) -> torch.Tensor:
     """Round float [0, 1] images to 8-bit levels (what a saved PNG holds)."""
-    return x.clamp(0, 1).mul(255).add(0.5).floor().div(255)
+    return quantize_uint8(x).float().div(255)
 
 
 def _to_pil(img: torch.Tensor) -> Image.Image:
-    arr = img.clamp(0, 1).mul(255).add(0.5).floor().to(torch.uint8).permute(1, 2, 0).numpy()
+    arr = quantize_uint8(img).permute(1, 2, 0).numpy()
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 

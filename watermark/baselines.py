@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from scipy import stats
 
+from diffeval.images import quantize_uint8
+
 BASELINES = ("dwtDct", "dwtDctSvd", "rivaGan")
 CARRIER_SIZE = 256
 N_BITS = 32
@@ -38,7 +40,7 @@ def to_carrier(images: torch.Tensor, size: int = CARRIER_SIZE) -> torch.Tensor:
     """(N, C, h, w) in [0, 1] -> (N, 3, size, size) in [0, 1] (PIL bicubic, 8-bit levels)."""
     out = []
     for img in images:
-        arr = (img.clamp(0, 1) * 255 + 0.5).floor().to(torch.uint8).permute(1, 2, 0).numpy()
+        arr = quantize_uint8(img).permute(1, 2, 0).numpy()
         pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).convert("RGB")
         big = np.asarray(pil.resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
         out.append(torch.from_numpy(big).permute(2, 0, 1))
@@ -46,7 +48,7 @@ def to_carrier(images: torch.Tensor, size: int = CARRIER_SIZE) -> torch.Tensor:
 
 
 def _bgr(img: torch.Tensor) -> np.ndarray:
-    rgb = (img.clamp(0, 1) * 255 + 0.5).floor().to(torch.uint8).permute(1, 2, 0).numpy()
+    rgb = quantize_uint8(img).permute(1, 2, 0).numpy()
     return np.ascontiguousarray(rgb[..., ::-1])
 
 

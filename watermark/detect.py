@@ -14,7 +14,6 @@ from PIL import Image, UnidentifiedImageError
 
 from generators import Generator
 
-from .embed import deterministic_sampler
 from .keys import WatermarkKey
 from .statistics import key_distance, key_pvalue
 
@@ -48,7 +47,7 @@ class DetectSettings:
 def recover_noise(generator: Generator, images: torch.Tensor, settings: DetectSettings, progress: bool = False) -> torch.Tensor:
     """Images (N, C, H, W) in [0, 1] -> recovered initial noise (N, C, H, W) float32."""
     return generator.invert(
-        images, steps=settings.steps, sampler=settings.sampler or deterministic_sampler(generator),
+        images, steps=settings.steps, sampler=settings.sampler,
         guidance=1.0, fixed_point=settings.fixed_point, batch_size=settings.batch_size, progress=progress,
     )
 

@@ -14,11 +14,6 @@ from .keys import WatermarkKey
 from .statistics import inject
 
 
-def deterministic_sampler(generator: Generator) -> str:
-    """The invertible sampler Tree-Ring generates with: euler for flow paths, ddim (eta 0) otherwise."""
-    return "euler" if generator.schedule.is_flow else "ddim"
-
-
 def default_conditions(generator: Generator, n: int, first_index: int = 0) -> dict:
     """Conditions cycling through the classes (label i % 10, or its caption) for conditional
     generators; nothing for unconditional ones. Returned as keyword arguments of ``sample``."""
@@ -34,7 +29,7 @@ def default_conditions(generator: Generator, n: int, first_index: int = 0) -> di
 @dataclass
 class EmbedSettings:
     """How marked images are generated. None: the generator's default steps and guidance; the
-    sampler is always deterministic (``deterministic_sampler``) unless given."""
+    sampler is always deterministic (``Generator.ode_sampler``) unless given."""
 
     steps: int | None = None
     guidance: float | None = None
@@ -67,6 +62,6 @@ def generate(
         z = inject(z, key)
     cond = default_conditions(generator, n, first_index) if conditions is None else conditions
     return generator.sample(
-        n, steps=s.steps, sampler=s.sampler or deterministic_sampler(generator), guidance=s.guidance,
+        n, steps=s.steps, sampler=s.sampler or generator.ode_sampler, guidance=s.guidance,
         eta=0.0, noise=z, batch_size=s.batch_size, progress=progress, **cond,
     )
