@@ -1,1 +1,2 @@
-"""Bias audits and score-error analysis (built in later issues; the package exists so the layout is fixed)."""
+"""Audits of generators: ``score_error`` (score error against exact ground truth, sampler
+discretisation error, memorisation). Bias audits are a later issue."""

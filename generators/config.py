@@ -8,7 +8,7 @@ from typing import Any
 from .parameterization import PARAMETERIZATIONS
 from .schedules import ScheduleConfig
 
-BACKBONES = ("unet", "dit", "mmdit")
+BACKBONES = ("unet", "dit", "mmdit", "mlp")
 CONDITIONINGS = ("none", "class", "text")
 
 

@@ -6,6 +6,7 @@ x = 2 * image - 1 in [-1, 1] ("model space"); ``denoise`` works in model space.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,14 @@ class Generator:
             default_steps=self.defaults.steps,
             default_guidance=self.defaults.guidance,
         )
+
+    def fingerprint(self) -> str:
+        """16 hex digits hashing the name and the weights (cache keys change when the weights do)."""
+        h = hashlib.sha256(self.info.name.encode())
+        for k, v in sorted(self.model.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ conditioning
     def conditioning(self, n: int, prompts: Sequence[str] | str | None = None, labels=None) -> Conditioning:

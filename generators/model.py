@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbones import DiT, DiTConfig, MMDiT, MMDiTConfig, TextEncoder, TextEncoderConfig, UNet, UNetConfig
+from .backbones import DiT, DiTConfig, MLP, MLPConfig, MMDiT, MMDiTConfig, TextEncoder, TextEncoderConfig, UNet, UNetConfig
 from .config import ModelConfig
 
 
@@ -56,6 +56,10 @@ class DiffusionModel(nn.Module):
             bc = DiTConfig(**config.backbone_config)
             emb_dim = bc.dim
             self.backbone = DiT(bc, c, size, emb_dim)
+        elif config.backbone == "mlp":
+            bc = MLPConfig(**config.backbone_config)
+            emb_dim = bc.width
+            self.backbone = MLP(bc, c * size * size, emb_dim)
         else:
             bc = MMDiTConfig(**config.backbone_config)
             emb_dim = bc.dim

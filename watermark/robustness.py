@@ -89,15 +89,6 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def generator_fingerprint(g: Generator) -> str:
-    """A hash of the generator's name and weights (cache keys change when the weights do)."""
-    h = hashlib.sha256(g.info.name.encode())
-    for k, v in sorted(g.model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 class _Cache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -146,7 +137,7 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
     for gname in cfg.generators:
         g = load_generator(gname)
         shape = (g.info.channels, g.info.resolution, g.info.resolution)
-        base = {"g": generator_fingerprint(g), "embed": asdict(cfg.embed)}
+        base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
         keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
                 for p in cfg.patterns}

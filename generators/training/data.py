@@ -15,6 +15,8 @@ class TrainingData:
     captions: per class, the captions an image of that class may get (repeats weight them); a caption
     is drawn per image per step. prompts: one fixed prompt per image (reflow pairs) instead.
     noise: (N, C, H, W) model-space noise paired with each image (reflow), else fresh noise is drawn.
+    model_space: the images are already model-space points (any real values, e.g. samples of a toy
+    mixture) and are used as they are instead of being mapped from [0, 1] to [-1, 1].
     """
 
     images: torch.Tensor
@@ -22,6 +24,7 @@ class TrainingData:
     captions: list[list[str]] | None = None
     prompts: list[str] | None = None
     noise: torch.Tensor | None = None
+    model_space: bool = False
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
@@ -42,6 +45,8 @@ class TrainingData:
     def batch_images(self, idx: torch.Tensor) -> torch.Tensor:
         """Model-space images x0 in [-1, 1] for the given indices (float32)."""
         x = self.images[idx]
+        if self.model_space:
+            return x.float()
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return x * 2 - 1
 

@@ -76,3 +76,18 @@ def test_unet_cross_attention_uses_text():
                 p.normal_(0, 0.05)
     x, t = torch.randn(2, 1, 28, 28), torch.full((2,), 0.5)
     assert (model(x, t, _cond(model, 2, "a shoe")) - model(x, t, _cond(model, 2, "a dress"))).abs().max() > 1e-4
+
+
+def test_mlp_backbone_for_low_dimensional_points():
+    from generators.config import ModelConfig
+    from generators.schedules import ScheduleConfig
+
+    cfg = ModelConfig(backbone="mlp", parameterization="eps", schedule=ScheduleConfig("cosine", None), image_size=1,
+                      channels=2, emb_dim=32, backbone_config={"width": 32, "depth": 2})
+    model = DiffusionModel(cfg)
+    x = torch.randn(5, 2, 1, 1)
+    out = model(x, torch.rand(5))
+    assert out.shape == x.shape and torch.equal(out, torch.zeros_like(out))  # zero-initialised last layer
+    torch.nn.init.normal_(model.backbone.out[-1].weight)
+    a, b = model(x, torch.full((5,), 0.1)), model(x, torch.full((5,), 0.9))
+    assert not torch.allclose(a, b)  # the time embedding reaches the output
