@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+import numpy as np
 
 
 def _levels(text: str) -> list[float]:
@@ -16,7 +17,7 @@ def _levels(text: str) -> list[float]:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0:
                 raise ValueError
-            return [float(v) for v in __import__("numpy").arange(start, stop + step / 2, step)]
+            return [float(v) for v in np.arange(start, stop + step / 2, step)]
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"{text!r}: give start:stop:step (step > 0) or a comma list of log-SNR values") from None

@@ -49,16 +49,28 @@ def generate_for_quality(g: Generator, n: int, seed: int = 0, **sampling) -> tup
     return g.sample(n, seed=seed, **sampling), None
 
 
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion k/n."""
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
+def wilson_interval(k, n, confidence: float = 0.95):
+    """Wilson score interval for k successes out of n; broadcasts over arrays.
+
+    Returns (lo, hi) in [0, 1] (floats for scalar input, arrays otherwise); n = 0 gives (nan, nan).
+    The closed form is clipped to [0, 1] against rounding.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
+    if np.any(k_arr < 0) or np.any(k_arr > n_arr):
+        raise ValueError("need 0 <= k <= n")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k_arr / n_arr
+        denom = 1 + z * z / n_arr
+        centre = (p + z * z / (2 * n_arr)) / denom
+        half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
+    lo = np.where(n_arr > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    hi = np.where(n_arr > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
 
 
 def quality_row(g: Generator, judge: Judge, n: int = 1000, seed: int = 0, progress: bool = False, **sampling) -> dict:

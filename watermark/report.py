@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.plots import pyplot, save_figure
+from generators.checkpoints import atomic_write_text
 
 MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
               "fpr_at_alpha", "detect_s_per_image"]
@@ -56,10 +57,7 @@ def plot_roc(scores: pd.DataFrame, path: Path) -> Path | None:
     """One panel per (generator, pattern), one ROC curve (log FPR) per attack."""
     if scores.empty:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from sklearn.metrics import roc_curve
 
     panels = list(scores.groupby(["generator", "pattern"], sort=False))
@@ -75,11 +73,7 @@ def plot_roc(scores: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("true-positive rate")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_strength(table: pd.DataFrame, path: Path) -> Path | None:
@@ -87,10 +81,7 @@ def plot_strength(table: pd.DataFrame, path: Path) -> Path | None:
     kinds = [k for k, d in table.groupby("kind", sort=False) if d["strength"].nunique() >= 2]
     if not kinds:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.0), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
@@ -103,8 +94,4 @@ def plot_strength(table: pd.DataFrame, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("TPR at 1% FPR")
     axes[0][-1].legend(fontsize=6)
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -21,7 +21,7 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
-from generators import Generator, load_generator
+from generators import load_generator
 from generators.checkpoints import atomic_output
 
 from .attacks import Attack, attacks_from

@@ -22,6 +22,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln, xlogy
 
+from diffeval.quality import wilson_interval
+
 ArrayLike = float | int | np.ndarray
 
 # Relative tolerance scipy.stats.binomtest uses to decide that two pmf values are equal.
@@ -36,28 +38,6 @@ def _z(confidence: float) -> float:
 
 
 # --------------------------------------------------------------------------- intervals and tables
-
-
-def wilson_interval(k: ArrayLike, n: ArrayLike, confidence: float = 0.95) -> tuple[ArrayLike, ArrayLike]:
-    """Wilson score interval for k successes out of n; broadcasts over arrays.
-
-    Returns (lo, hi) in [0, 1] (floats for scalar input, arrays otherwise); n = 0 gives (nan, nan).
-    Same formula as ``diffeval.quality.wilson_interval`` (the scalar version), clipped to [0, 1].
-    """
-    z = _z(confidence)
-    k_arr, n_arr = np.broadcast_arrays(np.asarray(k, dtype=float), np.asarray(n, dtype=float))
-    if np.any(k_arr < 0) or np.any(k_arr > n_arr):
-        raise ValueError("need 0 <= k <= n")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k_arr / n_arr
-        denom = 1 + z * z / n_arr
-        centre = (p + z * z / (2 * n_arr)) / denom
-        half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
-    lo = np.where(n_arr > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    hi = np.where(n_arr > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    if lo.ndim == 0:
-        return float(lo), float(hi)
-    return lo, hi
 
 
 def abstain_mask(values: pd.Series, abstain_value: object = None) -> np.ndarray:

@@ -29,9 +29,8 @@ from scipy.integrate import solve_ivp
 from generators.samplers import run_sampler
 from generators.schedules import NoiseSchedule
 
-from .models import Model, Truth, denoise_fn
+from .models import ExactModel, Model, Truth, denoise_fn
 
-NFE_PER_STEP = {"euler": 1, "ddim": 1, "dpm++2m": 1, "heun": 2}
 THEORY_ORDER = {"euler": 1.0, "ddim": 1.0, "heun": 2.0, "dpm++2m": 2.0}
 
 
@@ -109,8 +108,6 @@ def exact_discretisation_table(
     """With the exact denoiser as the model: columns path, sampler, spacing, steps, nfe, error (RMS vs
     the DOP853 reference over samples and coordinates), error_median (median over samples of each
     sample's RMS error), ref_rms (RMS size of the reference solution)."""
-    from .models import ExactModel
-
     # the velocity form stays finite at alpha = 0 (flow at t = 1), the eps form at sigma = 0
     model = ExactModel(truth, schedule, "velocity" if schedule.is_flow else "eps")
     denoise = denoise_fn(model)

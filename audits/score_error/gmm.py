@@ -45,9 +45,8 @@ class MixtureTruth:
     name: str = "gmm"
 
     def __post_init__(self) -> None:
-        self.weights, self.means, self.covariances = self.mixture.weights, self.mixture.means, self.mixture.covs
         d = self.means.shape[1]
-        sym = 0.5 * (self.covariances + self.covariances.transpose(1, 2))
+        sym = 0.5 * (self.mixture.covs + self.mixture.covs.transpose(1, 2))
         lam, u = torch.linalg.eigh(sym)
         if (lam < -1e-10 * lam.abs().max().clamp(min=1)).any():
             raise ValueError("covariances must be positive semi-definite")
@@ -56,6 +55,14 @@ class MixtureTruth:
             self.shape = (d, 1, 1)
         if math.prod(self.shape) != d:
             raise ValueError(f"shape {self.shape} does not hold {d} dimensions")
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self.mixture.weights
+
+    @property
+    def means(self) -> torch.Tensor:
+        return self.mixture.means
 
     @property
     def dim(self) -> int:

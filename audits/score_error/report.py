@@ -10,16 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from diffeval.plots import pyplot, save_figure
 from generators.checkpoints import atomic_write_text
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _interval(v, lo, hi) -> str:
@@ -48,7 +40,7 @@ def plot_score_error(table: pd.DataFrame, path: Path) -> Path | None:
     t = table[~table["model"].str.startswith("exact-")]
     if t.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     spaces = ["eps", "x0"]
     fig, axes = plt.subplots(1, len(spaces), figsize=(5.5 * len(spaces), 4), squeeze=False)
     for ax, space in zip(axes[0], spaces):
@@ -62,14 +54,11 @@ def plot_score_error(table: pd.DataFrame, path: Path) -> Path | None:
         ax.grid(alpha=0.3, which="both")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Score error against the exact denoiser ({table['data'].iloc[0]}); bands: 95% bootstrap")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_discretisation(exact: pd.DataFrame, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     groups = list(exact.groupby(["path", "spacing"], sort=False))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
     for ax, ((p, spacing), g) in zip(axes[0], groups):
@@ -85,14 +74,11 @@ def plot_discretisation(exact: pd.DataFrame, path: Path) -> Path:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.suptitle("Discretisation error with the exact score")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_model_discretisation(table: pd.DataFrame, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     models = list(table.groupby("model", sort=False))
     cols = min(3, len(models))
     rows = (len(models) + cols - 1) // cols
@@ -109,14 +95,11 @@ def plot_model_discretisation(table: pd.DataFrame, path: Path) -> Path:
         ax.axis("off")
     axes[0][0].legend(fontsize=6)
     fig.suptitle("Trained toys: discretisation error (solid), total error vs exact ODE (dashed), model error (black)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_memorisation(per_sample: pd.DataFrame, path: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     bins = np.linspace(0, 1, 41)
     for source, g in per_sample.groupby("source", sort=False):
@@ -125,16 +108,13 @@ def plot_memorisation(per_sample: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("nearest / second-nearest training distance")
     ax.set_ylabel("samples")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_nearest_pairs(per_sample: pd.DataFrame, points: torch.Tensor, samples: dict[str, torch.Tensor], path: Path,
                        k: int = 8) -> Path:
     """Per source a row of k samples (top) over their nearest training images (bottom)."""
-    plt = _plt()
+    plt = pyplot()
     sources = [s for s in samples if s in set(per_sample["source"])]
     fig, axes = plt.subplots(2 * len(sources), k, figsize=(k * 0.9, 2 * len(sources) * 0.95), squeeze=False)
     for r, source in enumerate(sources):
@@ -148,10 +128,7 @@ def plot_nearest_pairs(per_sample: pd.DataFrame, points: torch.Tensor, samples: 
             axes[2 * r][c].set_title(f"{row.ratio:.2f}", fontsize=6)
         axes[2 * r][0].set_ylabel(source, fontsize=6)
         axes[2 * r + 1][0].set_ylabel("nearest", fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def write_report(tables: dict[str, pd.DataFrame], out: str | Path, settings: dict) -> dict[str, Path]:

@@ -13,8 +13,7 @@ samples, with the empirical optimum's own samples as the positive control).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from diffeval.images import save_npz
 from generators.schedules import NoiseSchedule, ScheduleConfig
+
+from .error import default_levels
 
 DATASETS = ("gmm2d", "gmm64", "fashion")
 ANALYSES = ("error", "discretisation", "memorisation")
@@ -40,7 +42,7 @@ class ScoreErrorConfig:
     generators: list[str] = field(default_factory=list)
     analyses: list[str] = field(default_factory=list)
     n: int | None = None
-    levels: list[float] = field(default_factory=lambda: [float(v) for v in np.arange(-6.0, 6.5, 1.0)])
+    levels: list[float] = field(default_factory=lambda: [float(v) for v in default_levels()])
     n_boot: int = 1000
     seed: int = 0
     exact_steps: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256, 512, 1024])
@@ -100,17 +102,15 @@ class _Cache:
         return self.dir / f"samples-{self.tag}-{source.replace('/', '_').replace(' ', '_')}.npz"
 
     def put_images(self, source: str, samples: torch.Tensor) -> None:
-        """Model-space samples in [-1, 1] stored as uint8 (what an image file would hold)."""
-        u8 = ((samples.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        tmp = self._images_path(source).with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=u8)
-        tmp.replace(self._images_path(source))
+        """Model-space samples in [-1, 1] stored as the uint8 an image file would hold (``save_npz``)."""
+        save_npz((samples.float() + 1) / 2, self._images_path(source))
 
     def get_images(self, source: str) -> torch.Tensor | None:
+        """The stored samples (N, C, H, W) back in model space, or None."""
         path = self._images_path(source)
         if not path.is_file():
             return None
-        return torch.from_numpy(np.load(path)["images"]).float() / 127.5 - 1
+        return torch.from_numpy(np.load(path)["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 # ---------------------------------------------------------------------- models per data set
@@ -281,7 +281,3 @@ def memorisation_summary(per_sample: pd.DataFrame) -> pd.DataFrame:
         rows.append([source, n, k / n, lo, hi, float(g["d1"].median()), float(g["ratio"].median())])
     return pd.DataFrame(rows, columns=["source", "n", "memorised_fraction", "memorised_lo", "memorised_hi",
                                        "median_d1", "median_ratio"])
-
-
-def config_json(config: ScoreErrorConfig) -> str:
-    return json.dumps(asdict(config), indent=2)

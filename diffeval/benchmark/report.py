@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.plots import pyplot, save_figure
+from generators.checkpoints import atomic_write_text
 
 MARKDOWN_COLUMNS = [
     "generator", "sampler", "steps", "nfe", "guidance", "n_samples", "fid", "fid_lo", "fid_hi", "kid", "kid_std",
@@ -38,10 +39,7 @@ def write_tables(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[s
 def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
     """FID (with its half-sampling 95% interval) against NFE, one line per generator and sampler; the real-data
     floor as a horizontal line. None when no generator row has an NFE."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     gen = table[table["nfe"].notna() & table["fid"].notna()]
     if gen.empty:
@@ -58,9 +56,4 @@ def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
     ax.set_ylabel(f"FID ({gen['feature_space'].iloc[0]} features)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
