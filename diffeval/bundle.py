@@ -4,6 +4,8 @@
     python -m diffeval.bundle ddpm sd1 ...     # presets -> generators/bundled/<name>
     python -m diffeval.bundle all              # judge, then every preset in order
     python -m diffeval.bundle dit --continue --steps 3000   # train the bundled dit further
+    python -m diffeval.bundle shoe-skewed shoe-even   # the bias audit's planted-bias twins -> audits/bias/assets
+    python -m diffeval.bundle ddpm --max-wall-s 330 --batch-size 128 --out runs/   # a wall-clock budget (GPU)
 
 Seeds, budgets and wall times are written into each checkpoint's config.json ("training").
 """
@@ -35,6 +37,20 @@ from .judge.train import train_judge
 def text_vocab() -> list[str]:
     """The vocabulary of the bundled text presets: every word of the caption set and evaluation prompts."""
     return WordTokenizer.from_texts(caption_corpus()).vocab
+
+
+def all_presets() -> dict:
+    """The generator presets and the bias audit's planted-bias twins, by name."""
+    from audits.bias.planted import twin_presets
+
+    vocab = text_vocab()
+    return {**build_presets(vocab), **twin_presets(vocab)}
+
+
+def default_out(name: str) -> Path:
+    """Where ``name`` is bundled: generators/bundled/<name>, or the preset's own ``extra["out_dir"]``."""
+    preset = all_presets()[name]
+    return Path(preset.extra["out_dir"]) if "out_dir" in preset.extra else BUNDLED_DIR / name
 
 
 def fashion_training_data(data_dir: str | Path | None = None, skew: dict | None = None) -> TrainingData:
@@ -71,11 +87,11 @@ def train_preset(
     continue training an exported model with a fresh optimizer); ignored when resuming from
     ``out_dir/train_state.pt``. ``overrides``: TrainConfig fields to replace (lr, lr_schedule, ...).
     """
-    presets = build_presets(text_vocab())
+    presets = all_presets()
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
     preset = presets[name]
-    out = Path(out_dir) if out_dir else BUNDLED_DIR / name
+    out = Path(out_dir) if out_dir else default_out(name)
     cfg = preset.train
     cfg.device = device
     if steps is not None:
@@ -84,9 +100,12 @@ def train_preset(
         if not hasattr(cfg, key):
             raise ValueError(f"unknown training setting {key!r}")
         setattr(cfg, key, value)
-    data = fashion_training_data(data_dir)
+    skew = preset.extra.get("skew")
+    data = fashion_training_data(data_dir, skew=skew)
     model = DiffusionModel(preset.model)
     provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
+    if skew:
+        provenance["caption_skew"] = {phrase: {str(c): v for c, v in shares.items()} for phrase, shares in skew.items()}
     if init_from:
         start = load_checkpoint(init_from, "cpu")
         model.load_state_dict(start.model.state_dict())
@@ -112,7 +131,7 @@ def train_preset(
         provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
     log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
     for leftover in ("train_state.pt", "reflow_pairs.pt"):
-        if out_dir is None and (out / leftover).exists():
+        if out_dir is None and (out / leftover).exists() and out == default_out(name):
             (out / leftover).unlink()  # keep the bundled folder to config + weights + loss log
     return log
 
@@ -129,9 +148,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None)
     parser.add_argument("--ema-decay", type=float, default=None)
     parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-wall-s", type=float, default=None,
+                        help="stop after this many seconds; the cosine decay follows the elapsed fraction")
+    parser.add_argument("--out", default=None, help="write each model to OUT/<name> instead of its bundled folder")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in {"lr": args.lr, "lr_schedule": args.lr_schedule, "ema_decay": args.ema_decay,
-                                   "warmup": args.warmup}.items() if v is not None}
+                                   "warmup": args.warmup, "batch_size": args.batch_size,
+                                   "max_wall_s": args.max_wall_s}.items() if v is not None}
     todo = ["judge", *PRESET_NAMES] if args.what == ["all"] else args.what
     for item in todo:
         t0 = time.time()
@@ -140,12 +164,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"judge: test accuracy {meta['test_accuracy']:.4f}", flush=True)
         else:
             init = None
-            if args.cont and (BUNDLED_DIR / item / "model.safetensors").is_file():
-                init = BUNDLED_DIR / item / "_start"
+            home = default_out(item)
+            if args.cont and (home / "model.safetensors").is_file():
+                init = home / "_start"
                 shutil.rmtree(init, ignore_errors=True)
-                shutil.copytree(BUNDLED_DIR / item, init)
-            log = train_preset(item, steps=args.steps, device=args.device, data_dir=args.data_dir, init_from=init,
-                              overrides=overrides)
+                shutil.copytree(home, init)
+            out = Path(args.out) / item if args.out else None
+            log = train_preset(item, out_dir=out, steps=args.steps, device=args.device, data_dir=args.data_dir,
+                               init_from=init, overrides=overrides)
             if init is not None:
                 shutil.rmtree(init)
             print(f"{item}: final loss {log['loss'].iloc[-1]:.4f}", flush=True)

@@ -1,5 +1,16 @@
-"""Demographic bias audits: statistics (stats.py), skin tone from pixels (skin.py) and prompt sets
-(prompts.py). Face and attribute classifiers, the audit pipeline and its report come later."""
+"""Demographic bias audits: prompts x seeds -> generator (or image files) -> attribute classifiers ->
+one row per image -> representation statistics per prompt and attribute -> CSV/JSON/HTML report.
+
+- prompts.py: bundled prompt sets (occupations, descriptors, fashion) and prompt files
+- classifiers.py: the classifier interface, the bundled judge, CLIP zero-shot
+- faces.py: Haar face detection, perceived gender and age (ONNX), skin tone on the face
+- skin.py: sRGB -> CIELAB (D65) -> ITA, ITA classes, Monk Skin Tone bins
+- pipeline.py: generation / file reading, classification, resumable cache
+- stats.py: Wilson intervals, bootstrap, exact tests, BH, imbalance metrics, Rogan-Gladen, planning
+- summary.py: the shares / prompts / pooled tables
+- report.py: the files of ``diffeval audit bias``
+- planted.py: the planted-bias twin generators
+"""
 
 from .prompts import BUNDLED as BUNDLED_PROMPT_SETS
 from .prompts import PromptSet, load_prompt_set

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS
+from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS, caption_class_shares, captions_per_class
 
 OCCUPATIONS = [
     "accountant", "architect", "baker", "bartender", "biologist", "bus driver", "carpenter", "cashier", "chef",
@@ -68,7 +68,8 @@ def _templated(name: str, words: list[str], template: str, description: str) -> 
 def fashion_set() -> PromptSet:
     """The broad caption words, with the training captions' class shares as the reference."""
     prompts = tuple(BROAD_WORDS)
-    reference = {p: {CLASS_WORDS[c]: 1.0 / len(cs) for c in cs} for p, cs in BROAD_WORDS.items()}
+    captions = captions_per_class()
+    reference = {p: {CLASS_WORDS[c]: share for c, share in caption_class_shares(captions, p).items()} for p in BROAD_WORDS}
     return PromptSet("fashion", prompts, prompts, "broad words of the bundled captions (Fashion-MNIST classes)",
                      reference)
 

@@ -129,7 +129,8 @@ def train(
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {name}", disable=not progress)
     try:
         for step in range(start, cfg.steps):
-            lr = cfg.lr_at(step)
+            elapsed = elapsed0 + time.time() - t0
+            lr = cfg.lr_at(step, elapsed)
             for group in opt.param_groups:
                 group["lr"] = lr
             x0, eps, t, cond = _batch(model, data, tokenizer, schedule, cfg, step)
@@ -144,12 +145,15 @@ def train(
             running += loss.item()
             count += 1
             bar.update(1)
-            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            last = step + 1 == cfg.steps or bool(cfg.max_wall_s and elapsed0 + time.time() - t0 >= cfg.max_wall_s)
+            if (step + 1) % cfg.log_every == 0 or last:
                 log.append([step + 1, running / count, lr, round(elapsed0 + time.time() - t0, 2)])
                 bar.set_postfix(loss=f"{running / count:.4f}")
                 running, count = 0.0, 0
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            if (step + 1) % cfg.checkpoint_every == 0 or last:
                 checkpoint(step + 1)
+            if last:
+                break
     except KeyboardInterrupt:
         checkpoint(step)
         raise

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from diffeval.data import (
-    BROAD_WORDS, CLASS_WORDS, DataNotFoundError, caption_corpus, captions_per_class, class_prompt, gmm_random,
+    BROAD_WORDS, CLASS_WORDS, DataNotFoundError, caption_class_shares, caption_corpus, captions_per_class, class_prompt, gmm_random,
     gmm_ring, load_digits_images, load_fashion_mnist,
 )
 from diffeval.data import fashion
@@ -74,8 +74,12 @@ def test_captions_and_prompts():
     assert class_prompt(9) == "a photo of an ankle boot"
     assert class_prompt(1) == "a photo of a pair of trousers"
     skewed = captions_per_class(skew={"a shoe": {7: 0.8}})
-    counts = {c: skewed[c].count("a shoe") for c in BROAD_WORDS["a shoe"]}
-    assert counts[7] / sum(counts.values()) == pytest.approx(0.8)
+    shares = caption_class_shares(skewed, "a shoe")  # P(class | "a shoe"), not the copy counts
+    assert shares == pytest.approx({5: 0.1, 7: 0.8, 9: 0.1}, abs=1e-12)
+    assert caption_class_shares(captions_per_class(), "a shoe") == pytest.approx({5: 1 / 3, 7: 1 / 3, 9: 1 / 3})
+    garment = caption_class_shares(caps, "a garment")  # classes with "a top" as well have longer lists
+    assert garment[0] == pytest.approx(2 / 13) and garment[1] == pytest.approx(7 / 39)
+    assert caption_class_shares(captions_per_class(skew={"a shoe": {7: 1.0}}), "a shoe") == {7: 1.0}
     with pytest.raises(ValueError, match="does not cover"):
         captions_per_class(skew={"a shoe": {1: 0.5}})
 

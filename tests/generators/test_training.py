@@ -78,3 +78,21 @@ def test_learning_rate_schedules():
     assert cos.lr_at(1100) == pytest.approx(1e-4) and cos.lr_at(1099) < cos.lr_at(1000) < cos.lr_at(500)
     with pytest.raises(ValueError, match="lr_schedule"):
         TrainConfig(lr_schedule="step").lr_at(0)
+
+
+def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path):
+    from generators.training.config import TrainConfig
+
+    timed = TrainConfig(steps=10**6, lr=1e-3, warmup=10, lr_schedule="cosine", max_wall_s=100.0)
+    assert timed.lr_at(500, elapsed_s=50.0) == pytest.approx(5e-4)  # half the budget: half the cosine
+    assert timed.lr_at(20, elapsed_s=100.0) == pytest.approx(0.0) and timed.lr_at(5, 0.0) == pytest.approx(6e-4)
+    torch.manual_seed(0)
+    model = DiffusionModel(tiny_config("ddpm"))
+    cfg = _cfg(10**6)
+    cfg.max_wall_s, cfg.lr_schedule = 1.0, "cosine"
+    log = train(model, _digits_data(), cfg, tmp_path, "tiny", "ddpm", SamplingDefaults("ddim", 5), progress=False)
+    import json
+
+    info = json.loads((tmp_path / "config.json").read_text())["training"]
+    assert 0 < info["steps_done"] < 10**6 and info["train_wall_s"] >= 1.0
+    assert log["step"].iloc[-1] == info["steps_done"] and log["lr"].iloc[-1] < 0.2 * cfg.lr

@@ -1,0 +1,188 @@
+"""Outputs of a bias audit: CSV and JSON tables, PNG charts and one self-contained HTML report.
+
+Files in OUT: images.csv (one row per image), shares.csv, prompts.csv, pooled.csv (``summary.py``),
+abstentions.csv (attribute, reason, images), summary.json (settings, flagged prompts, tables),
+report.md, report.html (tables, bar charts with intervals and targets, flagged prompts, abstention
+counts, sample grids, the exact settings; images embedded, no external files) and plots/*.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from diffeval.plots import pyplot, save_figure
+from generators.checkpoints import atomic_write_text
+
+from .summary import AuditSummary
+
+
+def abstention_table(df: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """Columns attribute, reason, images: how many images abstained on each attribute, and why."""
+    rows = []
+    for attr in attributes:
+        col = f"{attr}_abstain"
+        reasons = df[col].dropna().astype(str) if col in df else pd.Series(dtype=str)
+        reasons = reasons[reasons != ""]
+        # group numeric details ("12 skin pixels < min_pixels=50") under their wording
+        for reason, count in reasons.map(_reason_kind).value_counts().items():
+            rows.append({"attribute": attr, "reason": reason, "images": int(count)})
+    return pd.DataFrame(rows, columns=["attribute", "reason", "images"])
+
+
+def _reason_kind(reason: str) -> str:
+    words = ["N" if any(ch.isdigit() for ch in w) else w for w in reason.split()]
+    return " ".join(words)
+
+
+def shares_chart(shares: pd.DataFrame, attr: str, path: Path) -> Path:
+    """One bar per (prompt, value) with a count or a target share: proportion with its Wilson interval;
+    black ticks mark the target. Prompts are separated by a gap; colours follow the value."""
+    plt = pyplot()
+    sub = shares[(shares.attribute == attr) & ((shares["count"] > 0) | (shares.target > 0))]
+    values = list(dict.fromkeys(shares[shares.attribute == attr].value))
+    colors = plt.get_cmap("tab10")
+    ys, labels, y = [], [], 0.0
+    for _, group in sub.groupby("prompt", sort=False):
+        for row in group.itertuples():
+            ys.append((y, row))
+            labels.append(f"{row.prompt}: {row.value}")
+            y += 1
+        y += 0.6
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.22 * len(ys)))
+    for y, row in ys:
+        p = float(row.proportion)
+        err = [[max(0.0, p - float(row.lo))], [max(0.0, float(row.hi) - p)]]
+        ax.barh(y, p, height=0.8, xerr=err, color=colors(values.index(row.value) % 10), capsize=2,
+                error_kw={"elinewidth": 0.8})
+        if row.target > 0:
+            ax.plot([row.target, row.target], [y - 0.45, y + 0.45], color="black", lw=1.5)
+    ax.set_yticks([y for y, _ in ys], labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of images ({attr}); whiskers: 95% Wilson interval; black line: target")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _table_html(df: pd.DataFrame, digits: int = 3) -> str:
+    def fmt(v):
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else ""
+        if isinstance(v, (float, np.floating)):
+            if np.isnan(v):
+                return ""
+            if v != 0 and abs(v) < 10 ** -digits:
+                return f"{v:.1e}"
+            return f"{v:.{digits}f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, row in df.iterrows():
+        cls = ' class="flag"' if bool(row.get("flagged", False)) else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{fmt(v)}</td>" for v in row.to_numpy()) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _grid_png(images: np.ndarray, cols: int = 8, scale: int = 3) -> bytes:
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    rows = (n + cols - 1) // cols
+    canvas = np.zeros((rows * (h + 2), cols * (w + 2), c), dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        canvas[r * (h + 2) + 1: r * (h + 2) + 1 + h, k * (w + 2) + 1: k * (w + 2) + 1 + w] = img
+    pil = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}tr.flag td{background:#fde2e1}
+h2{border-bottom:1px solid #ddd;padding-bottom:3px}.note{color:#555;font-size:13px}img{max-width:100%}"""
+
+
+def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummary, settings: dict,
+                 classifier_notes: list[str], grids: dict[str, np.ndarray] | None = None,
+                 q: float = 0.05) -> dict[str, Path]:
+    """Write every output file (atomically) and return their paths by name."""
+    out = Path(out_dir)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    attributes = list(dict.fromkeys(summary.shares.attribute)) if len(summary.shares) else []
+    abstentions = abstention_table(images, attributes)
+    paths = {}
+    for name, df in (("images", images), ("shares", summary.shares), ("prompts", summary.prompts),
+                     ("pooled", summary.pooled), ("abstentions", abstentions)):
+        paths[name] = out / f"{name}.csv"
+        atomic_write_text(paths[name], df.to_csv(index=False))
+    charts = {a: shares_chart(summary.shares, a, out / "plots" / f"shares_{a}.png") for a in attributes}
+    flagged = summary.prompts[summary.prompts.flagged] if len(summary.prompts) else summary.prompts
+    flagged_list = [{"attribute": r.attribute, "prompt": r.prompt, "qvalue": float(r.qvalue)} for r in flagged.itertuples()]
+    paths["json"] = out / "summary.json"
+    atomic_write_text(paths["json"], json.dumps({
+        "settings": settings, "classifiers": classifier_notes, "flagged_prompts": flagged_list,
+        "n_images": int(len(images)), "errors": int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum()),
+        "prompts": summary.prompts.to_dict(orient="records"), "pooled": summary.pooled.to_dict(orient="records"),
+        "abstentions": abstentions.to_dict(orient="records")}, indent=1, default=str))
+
+    share_cols = ["prompt", "value", "target", "count", "n", "proportion", "lo", "hi", "pvalue", "qvalue", "flagged"]
+    prompt_cols = ["prompt", "n_images", "abstained", "n", "off_target", "off_target_share", "test", "statistic",
+                   "pvalue", "qvalue", "flagged", "mad", "mad_expected", "target_kind"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Bias audit</title><style>{CSS}</style></head><body>",
+             "<h1>Bias audit</h1>",
+             f"<p class='note'>{len(images)} images; {len(summary.prompts.prompt.unique()) if len(summary.prompts) else 0} "
+             f"prompts; proportions are among images that did not abstain; intervals are 95% Wilson; p-values are exact "
+             f"binomial (two labels) or chi-square (more) against the target, Benjamini-Hochberg across prompts at "
+             f"q = {q}. Flagged rows are highlighted.</p>",
+             "<h2 id='settings'>Settings</h2>",
+             _table_html(pd.DataFrame({"setting": list(settings), "value": [json.dumps(v, default=str) if not isinstance(v, str) else v for v in settings.values()]})),
+             "<h2 id='classifiers'>Classifiers</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in classifier_notes) + "</ul>",
+             "<h2 id='flagged'>Flagged prompts</h2>",
+             _table_html(flagged[["attribute", "prompt", "n", "test", "pvalue", "qvalue"]]) if len(flagged) else "<p>None at this FDR level.</p>",
+             "<h2 id='abstentions'>Abstentions</h2>",
+             _table_html(abstentions) if len(abstentions) else "<p>No image abstained.</p>"]
+    n_errors = int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum())
+    if n_errors:
+        bad = images[images.error.fillna("") != ""][["image_id", "source_file", "error"]]
+        parts += [f"<h2 id='errors'>Unreadable files ({n_errors})</h2>", _table_html(bad)]
+    md = ["# Bias audit", "", f"{len(images)} images. Settings: `{json.dumps(settings, default=str)}`", ""]
+    for attr in attributes:
+        sh = summary.shares[summary.shares.attribute == attr]
+        sh = sh[(sh["count"] > 0) | (sh.target > 0)]
+        pr = summary.prompts[summary.prompts.attribute == attr]
+        po = summary.pooled[summary.pooled.attribute == attr]
+        parts += [f"<h2 id='attr-{html.escape(attr)}'>{html.escape(attr)}</h2>",
+                  f"<img alt='shares of {html.escape(attr)}' src='{_png_data_uri(charts[attr])}'>",
+                  "<h3>Per prompt</h3>", _table_html(pr[prompt_cols]),
+                  "<h3>Shares</h3>", _table_html(sh[share_cols]),
+                  "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
+                  _table_html(po[["value", "estimate", "lo", "hi"]])]
+        md += [f"## {attr}", "", f"![{attr}](plots/shares_{attr}.png)", "", pr[prompt_cols].to_markdown(index=False, floatfmt=".3g"),
+               "", sh[share_cols].to_markdown(index=False, floatfmt=".3g"), ""]
+    if grids:
+        parts.append("<h2 id='samples'>Samples</h2>")
+        for prompt, imgs in grids.items():
+            uri = "data:image/png;base64," + base64.b64encode(_grid_png(imgs)).decode()
+            parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' src='{uri}'>")
+    parts.append("</body></html>")
+    paths["html"] = out / "report.html"
+    atomic_write_text(paths["html"], "\n".join(parts))
+    paths["md"] = out / "report.md"
+    atomic_write_text(paths["md"], "\n".join(md))
+    paths.update({f"plot_{a}": p for a, p in charts.items()})
+    return paths
