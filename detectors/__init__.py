@@ -1,1 +1,12 @@
-"""Frequency-branch detector of generated images (built in a later issue; the package exists so the layout is fixed)."""
+"""Frequency-branch detector of generated images.
+
+So far: spectral features (spectrum.py: centred log-magnitude FFT, azimuthal profile) and the model
+(model.py: ResNet pixel branch, spectrum CNN + profile MLP frequency branch, fusion head, ablations,
+safetensors save/load). Data generation, training, evaluation and the CLI are not built yet.
+"""
+
+from .model import Detector, DetectorConfig, load_detector, save_detector
+from .spectrum import log_spectrum, radial_profile, spectral_features
+
+__all__ = ["Detector", "DetectorConfig", "load_detector", "log_spectrum", "radial_profile", "save_detector",
+           "spectral_features"]
