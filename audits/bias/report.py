@@ -164,16 +164,17 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
     for attr in attributes:
         sh = summary.shares[summary.shares.attribute == attr]
         sh = sh[(sh["count"] > 0) | (sh.target > 0)]
+        cols = share_cols + (["corrected", "corrected_lo", "corrected_hi"] if sh.get("corrected", pd.Series(dtype=float)).notna().any() else [])
         pr = summary.prompts[summary.prompts.attribute == attr]
         po = summary.pooled[summary.pooled.attribute == attr]
         parts += [f"<h2 id='attr-{html.escape(attr)}'>{html.escape(attr)}</h2>",
                   f"<img alt='shares of {html.escape(attr)}' src='{_png_data_uri(charts[attr])}'>",
                   "<h3>Per prompt</h3>", _table_html(pr[prompt_cols]),
-                  "<h3>Shares</h3>", _table_html(sh[share_cols]),
+                  "<h3>Shares</h3>", _table_html(sh[cols]),
                   "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
                   _table_html(po[["value", "estimate", "lo", "hi"]])]
         md += [f"## {attr}", "", f"![{attr}](plots/shares_{attr}.png)", "", pr[prompt_cols].to_markdown(index=False, floatfmt=".3g"),
-               "", sh[share_cols].to_markdown(index=False, floatfmt=".3g"), ""]
+               "", sh[cols].to_markdown(index=False, floatfmt=".3g"), ""]
     if grids:
         parts.append("<h2 id='samples'>Samples</h2>")
         for prompt, imgs in grids.items():

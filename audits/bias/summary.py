@@ -21,13 +21,18 @@ for two labels this is |p - 0.5|), mad_expected (its exact or Monte Carlo expect
 the generator hit the target exactly: read mad against it, not against 0), target_kind
 ("reference" or "parity").
 
+With ``SummaryConfig.corrections`` {(attribute, value): (sensitivity, specificity)} the shares table
+gains corrected, corrected_lo, corrected_hi for those rows: the Rogan-Gladen estimate of the true
+share from the classifier's known error rates, with the Wilson limits mapped through it (sampling error
+only; the rates are taken as exact). Other rows have nan there.
+
 ``pooled`` - one row per (attribute, value): estimate (share over all prompts' non-abstaining images),
 lo/hi (percentile interval of a bootstrap that resamples prompts, then images within each prompt).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -42,6 +47,7 @@ from .stats import (
     mad_from_uniform,
     pooled_proportion_stat,
     proportions_table,
+    rogan_gladen_interval,
     wilson_interval,
 )
 
@@ -53,6 +59,7 @@ class SummaryConfig:
     confidence: float = 0.95
     n_boot: int = 1000
     seed: int = 0
+    corrections: dict = field(default_factory=dict)  # {(attribute, value): (sensitivity, specificity)}
 
 
 @dataclass
@@ -92,6 +99,9 @@ def summarize(df: pd.DataFrame, values: dict[str, tuple[str, ...]], prompt_set: 
     """The three tables for every attribute in ``values`` (attribute -> all labels it can take)."""
     share_parts, prompt_parts, pooled_rows = [], [], []
     prompts = list(pd.unique(df["prompt"]))
+    unknown = {a for a, _ in config.corrections} - set(values)
+    if unknown:
+        raise ValueError(f"corrections name attributes that were not measured: {', '.join(sorted(unknown))}")
     for attr, labels in values.items():
         labels = tuple(labels)
         col = df[attr].astype(object).where(df[attr].notna(), None)
@@ -137,6 +147,16 @@ def summarize(df: pd.DataFrame, values: dict[str, tuple[str, ...]], prompt_set: 
                                  "pvalue": pvalue, "min_expected": min_expected, "mad": mad,
                                  "mad_expected": mad_expected, "target_kind": kind})
         shares = pd.DataFrame(full)
+        shares["corrected"] = shares["corrected_lo"] = shares["corrected_hi"] = np.nan
+        for (c_attr, value), (sens, spec) in config.corrections.items():
+            if c_attr != attr:
+                continue
+            if value not in labels:
+                raise ValueError(f"correction names {value!r}, not a label of {attr!r} ({', '.join(labels)})")
+            idx = shares.index[(shares.value == value) & (shares.n > 0)]
+            est, lo, hi = rogan_gladen_interval(shares.loc[idx, "count"].to_numpy(), shares.loc[idx, "n"].to_numpy(),
+                                                sens, spec, config.confidence)
+            shares.loc[idx, "corrected"], shares.loc[idx, "corrected_lo"], shares.loc[idx, "corrected_hi"] = est, lo, hi
         for v in labels:
             idx = shares.index[shares.value == v]
             rejected, adjusted = benjamini_hochberg(shares.loc[idx, "pvalue"].to_numpy(), config.q)

@@ -222,3 +222,28 @@ def test_planted_twins_are_installed_small_and_differ_only_in_captions():
     assert planted_truth("shoe-even") == pytest.approx({"sandal": 1 / 3, "sneaker": 1 / 3, "ankle boot": 1 / 3})
     with pytest.raises(ValueError, match="unknown planted-bias twin"):
         twin_path("shoe-odd")
+
+
+def test_rogan_gladen_correction_in_the_shares_table_and_cli(tmp_path):
+    from audits.bias.stats import rogan_gladen_interval
+
+    df = _table({"doctor": ["male"] * 30 + ["female"] * 10})
+    cfg = SummaryConfig(target="parity", n_boot=20, corrections={("gender", "female"): (0.9, 0.95)})
+    s = summarize(df, {"gender": ("female", "male")}, None, cfg)
+    row = s.shares[s.shares.value == "female"].iloc[0]
+    est, lo, hi = rogan_gladen_interval(10, 40, 0.9, 0.95)
+    assert (row.corrected, row.corrected_lo, row.corrected_hi) == pytest.approx((est, lo, hi))
+    assert row.corrected == pytest.approx((0.25 + 0.95 - 1) / 0.85)
+    assert np.isnan(s.shares[s.shares.value == "male"].corrected.iloc[0])
+    with pytest.raises(ValueError, match="not measured"):
+        summarize(df, {"gender": ("female", "male")}, None, SummaryConfig(corrections={("age", "x"): (0.9, 0.9)}))
+    runner = CliRunner()
+    bad = runner.invoke(main, ["audit", "bias", "-g", "shoe-even", "--correct", "category=sneaker:0.4:0.5",
+                               "--out", str(tmp_path / "a")])
+    assert bad.exit_code != 0 and "sum > 1" in bad.output
+    ok = runner.invoke(main, ["audit", "bias", "-g", "shoe-even", "--prompts", "fashion", "--n-per-prompt", "2",
+                              "--steps", "2", "--n-boot", "20", "--correct", "category=sneaker:0.95:0.99",
+                              "--out", str(tmp_path / "b")])
+    assert ok.exit_code == 0, ok.output
+    shares = pd.read_csv(tmp_path / "b" / "shares.csv")
+    assert shares[shares.value == "sneaker"].corrected.notna().any() and shares[shares.value != "sneaker"].corrected.isna().all()
