@@ -1,0 +1,72 @@
+"""Image perturbations for the detector: training augmentation (Wang et al. 2020: blur and JPEG, plus
+resizing) and the fixed evaluation perturbations (JPEG quality 95/75/50, blur sigma 1/2,
+downscale-upscale). JPEG and blur are the watermark suite's (``watermark.attacks``), so both modules
+degrade images the same way.
+
+Images are float (N, C, H, W) in [0, 1]; every output is rounded to 8-bit levels and stays in [0, 1].
+Augmentation is deterministic per (seed, image index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from watermark.attacks import _levels, _rng, blur, jpeg
+
+EVAL_PERTURBATIONS = ("none", "jpeg95", "jpeg75", "jpeg50", "blur1", "blur2", "resize0.5")
+
+
+def down_up(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Downscale by ``factor`` (bilinear, antialiased) and back up to the original size (bilinear)."""
+    h, w = x.shape[-2:]
+    small = F.interpolate(x, size=(max(1, round(h * factor)), max(1, round(w * factor))), mode="bilinear",
+                          antialias=True, align_corners=False)
+    return _levels(F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1))
+
+
+def perturb(x: torch.Tensor, name: str) -> torch.Tensor:
+    """One of EVAL_PERTURBATIONS applied to every image."""
+    if name == "none":
+        return _levels(x)
+    if name.startswith("jpeg"):
+        return jpeg(x, float(name[4:]))
+    if name.startswith("blur"):
+        return blur(x, float(name[4:]))
+    if name.startswith("resize"):
+        return down_up(x, float(name[6:]))
+    raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)}")
+
+
+@dataclass
+class AugmentConfig:
+    """Per image, independently: blur with probability blur_p (sigma uniform in [0, blur_max]), JPEG with
+    probability jpeg_p (quality uniform in [jpeg_min, 100]), down-up resize with probability resize_p
+    (factor uniform in [resize_min, 1]). All probabilities 0 turns augmentation off."""
+
+    blur_p: float = 0.5
+    blur_max: float = 2.0
+    jpeg_p: float = 0.5
+    jpeg_min: int = 50
+    resize_p: float = 0.2
+    resize_min: float = 0.5
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) -> torch.Tensor:
+    """Augmented copy of x; image i's draws depend only on (seed, first_index + i)."""
+    out = []
+    for i, img in enumerate(x):
+        r = _rng(seed, first_index + i)
+        u = r.random(6)
+        y = img[None]
+        if u[0] < cfg.resize_p:
+            y = down_up(y, cfg.resize_min + (1 - cfg.resize_min) * u[1])
+        if u[2] < cfg.blur_p and cfg.blur_max > 0:
+            y = blur(y, cfg.blur_max * u[3])
+        if u[4] < cfg.jpeg_p:
+            y = jpeg(y, int(np.floor(cfg.jpeg_min + (101 - cfg.jpeg_min) * u[5])))
+        out.append(_levels(y)[0])
+    return torch.stack(out) if out else x.clone()
