@@ -1,10 +1,14 @@
 """Frequency-branch detector of generated images.
 
-So far: spectral features (spectrum.py: centred log-magnitude FFT, azimuthal profile), the model
-(model.py: ResNet pixel branch, spectrum CNN + profile MLP frequency branch, fusion head, ablations,
-safetensors save/load), the generated-image cache with its manifest (data.py), augmentation and the
-evaluation perturbations (perturb.py) and the metrics (metrics.py). Training, evaluation runs,
-leave-one-family-out and the CLI are not built yet.
+- spectrum.py: centred log-magnitude FFT and its azimuthal (ring-mean) profile
+- model.py: ResNet pixel branch, spectrum CNN + profile MLP frequency branch, fusion head, ablations,
+  safetensors save/load
+- data.py: generated images made on demand and cached with a manifest
+- perturb.py: training augmentation and the evaluation perturbations
+- metrics.py: accuracy, balanced accuracy, AP, AUC, ECE
+- train.py / evaluate.py: training, evaluation tables, per-file prediction (``diffeval detect``)
+
+Not built yet: the leave-one-family-out runs, the ablation table, spectral-fingerprint and ROC plots.
 """
 
 from .model import Detector, DetectorConfig, load_detector, save_detector

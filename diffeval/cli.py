@@ -128,10 +128,12 @@ def quality(names, n, seed, out_dir, device) -> None:
 
 
 from .cli_audit import audit  # noqa: E402  (registered below, defined apart)
+from .cli_detect import detect  # noqa: E402
 from .cli_metrics import benchmark, stats  # noqa: E402
 from .cli_watermark import watermark  # noqa: E402
 
 main.add_command(audit)
+main.add_command(detect)
 main.add_command(benchmark)
 main.add_command(stats)
 main.add_command(watermark)
