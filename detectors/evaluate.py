@@ -31,7 +31,7 @@ def evaluate_detector(model: Detector, specs: Sequence[GeneratedSpec], n: int, c
                       progress: bool = False) -> pd.DataFrame:
     """Metrics on ``n`` real test images against ``n`` images of each spec, under each perturbation."""
     real_all, _ = load_fashion_mnist("test", data_dir)
-    real = real_all[:n]
+    real = real_all[:n].float() / 255  # uint8 -> [0, 1], like the generated images below
     rows = []
     for spec in specs:
         fake, entry = generated_images(spec, n, cache_dir, device, progress=progress)

@@ -60,7 +60,9 @@ def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str =
     fake = torch.cat(fakes)
     real_all, _ = load_fashion_mnist("train", data_dir)
     pick = torch.randperm(len(real_all), generator=torch.Generator().manual_seed(cfg.seed))[: min(len(fake), len(real_all))]
-    real = (real_all[pick].clamp(0, 1) * 255).round().to(torch.uint8)
+    real = real_all[pick]  # uint8 already
+    if real.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 Fashion-MNIST images, got {real.dtype}")
     return real, fake, entries
 
 

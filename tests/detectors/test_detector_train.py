@@ -91,3 +91,22 @@ def test_detect_cli_train_eval_predict(tmp_path):
     assert rows.error.isna().iloc[0] and rows.error.iloc[1].startswith("UnidentifiedImageError")
     bad = runner.invoke(main, ["detect", "eval", "--detector", str(tmp_path), "--n", "2"])
     assert bad.exit_code != 0 and "config.json" in bad.output and "Traceback" not in bad.output
+
+
+def test_real_and_generated_images_reach_the_detector_on_the_same_scale(tmp_path, monkeypatch):
+    """A detector that only looks at the mean brightness cannot tell the classes apart by their units."""
+    if not fashion.DEBIAN_DIR.is_dir():
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    from detectors.model import Detector
+
+    seen = []
+    model = Detector(DetectorConfig(branches="frequency", spec_channels=8, hidden=16)).eval()
+    monkeypatch.setattr(model, "predict_proba", lambda x, **k: seen.append(x) or torch.full((len(x),), 0.5))
+    evaluate_detector(model, [GeneratedSpec("sd3-reflow", steps=1, seed=1)], 5, tmp_path)
+    x = seen[0]
+    assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert 0.1 < x[:5].max() and 0.1 < x[5:].max()  # both halves use the [0, 1] scale
+    from detectors.train import training_sets
+
+    real, fake, _ = training_sets(DetectorTrainConfig(["sd3-reflow"], 4), tmp_path)
+    assert real.dtype == fake.dtype == torch.uint8 and real.float().mean() > 20  # not collapsed by a double scaling
