@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffeval.data import class_prompt
+from diffeval.quality import class_conditions
 from generators.checkpoints import atomic_output, atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -32,15 +32,6 @@ class GeneratedSpec:
     steps: int | None = None
     guidance: float | None = None
     seed: int = 0
-
-
-def _conditions(g, start: int, n: int) -> dict:
-    classes = [(start + i) % 10 for i in range(n)]
-    if g.info.conditioning == "text":
-        return {"prompts": [class_prompt(c) for c in classes]}
-    if g.info.conditioning == "class":
-        return {"labels": torch.tensor(classes)}
-    return {}
 
 
 def read_manifest(cache_dir: str | Path) -> list[dict]:
@@ -66,7 +57,8 @@ def generated_images(spec: GeneratedSpec, n: int, cache_dir: str | Path, device:
     if len(have) < n:
         start = len(have)
         x = g.sample(n - start, steps=steps, sampler=sampler, guidance=guidance, seed=spec.seed, first_index=start,
-                     batch_size=batch_size, progress=progress, **_conditions(g, start, n - start))
+                     batch_size=batch_size, progress=progress,
+                     **class_conditions(g, torch.arange(start, n) % 10))
         new = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
         have = np.concatenate([have, new])
         with atomic_output(path) as tmp:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from diffeval.data import load_fashion_mnist
+from generators.checkpoints import atomic_write_text
 
 from .data import GeneratedSpec, generated_images
 from .metrics import detection_metrics
@@ -101,5 +102,5 @@ def train_detector(cfg: DetectorTrainConfig, cache_dir: str | Path, out_dir: str
         info = {"train_config": asdict(cfg), "generated": entries, "n_real": len(real), "n_generated": len(fake),
                 "validation": val, "train_wall_s": round(time.time() - t0, 1), "torch": torch.__version__}
         save_detector(model, out_dir, info)
-        (Path(out_dir) / "train_log.csv").write_text(pd.DataFrame(log).to_csv(index=False))
+        atomic_write_text(Path(out_dir) / "train_log.csv", pd.DataFrame(log).to_csv(index=False))
     return model, pd.DataFrame(log)

@@ -47,10 +47,9 @@ def all_presets() -> dict:
     return {**build_presets(vocab), **twin_presets(vocab)}
 
 
-def default_out(name: str) -> Path:
-    """Where ``name`` is bundled: generators/bundled/<name>, or the preset's own ``extra["out_dir"]``."""
-    preset = all_presets()[name]
-    return Path(preset.extra["out_dir"]) if "out_dir" in preset.extra else BUNDLED_DIR / name
+def preset_home(preset) -> Path:
+    """Where a preset is bundled: generators/bundled/<name>, or the preset's own ``extra["out_dir"]``."""
+    return Path(preset.extra["out_dir"]) if "out_dir" in preset.extra else BUNDLED_DIR / preset.name
 
 
 def fashion_training_data(data_dir: str | Path | None = None, skew: dict | None = None) -> TrainingData:
@@ -91,7 +90,7 @@ def train_preset(
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
     preset = presets[name]
-    out = Path(out_dir) if out_dir else default_out(name)
+    out = Path(out_dir) if out_dir else preset_home(preset)
     cfg = preset.train
     cfg.device = device
     if steps is not None:
@@ -131,7 +130,7 @@ def train_preset(
         provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
     log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
     for leftover in ("train_state.pt", "reflow_pairs.pt"):
-        if out_dir is None and (out / leftover).exists() and out == default_out(name):
+        if out_dir is None and (out / leftover).exists():
             (out / leftover).unlink()  # keep the bundled folder to config + weights + loss log
     return log
 
@@ -157,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                                    "warmup": args.warmup, "batch_size": args.batch_size,
                                    "max_wall_s": args.max_wall_s}.items() if v is not None}
     todo = ["judge", *PRESET_NAMES] if args.what == ["all"] else args.what
+    presets = all_presets()
     for item in todo:
         t0 = time.time()
         if item == "judge":
@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"judge: test accuracy {meta['test_accuracy']:.4f}", flush=True)
         else:
             init = None
-            home = default_out(item)
+            if item not in presets:
+                raise ValueError(f"unknown preset {item!r}; choose judge or one of {', '.join(presets)}")
+            home = preset_home(presets[item])
             if args.cont and (home / "model.safetensors").is_file():
                 init = home / "_start"
                 shutil.rmtree(init, ignore_errors=True)

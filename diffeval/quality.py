@@ -38,15 +38,22 @@ def requested_classes(n: int) -> torch.Tensor:
     return torch.arange(n) % 10
 
 
+def class_conditions(g: Generator, classes: torch.Tensor) -> dict:
+    """``Generator.sample`` keyword arguments asking for ``classes``: labels, the prompts "a photo of a
+    <class>", or nothing for an unconditional generator."""
+    kind = g.info.conditioning
+    if kind == "class":
+        return {"labels": classes}
+    if kind == "text":
+        return {"prompts": [class_prompt(int(c)) for c in classes]}
+    return {}
+
+
 def generate_for_quality(g: Generator, n: int, seed: int = 0, **sampling) -> tuple[torch.Tensor, torch.Tensor | None]:
     """n samples with the classes requested in turn (None for unconditional generators)."""
     want = requested_classes(n)
-    kind = g.info.conditioning
-    if kind == "class":
-        return g.sample(n, labels=want, seed=seed, **sampling), want
-    if kind == "text":
-        return g.sample(n, prompts=[class_prompt(int(c)) for c in want], seed=seed, **sampling), want
-    return g.sample(n, seed=seed, **sampling), None
+    images = g.sample(n, seed=seed, **class_conditions(g, want), **sampling)
+    return images, (want if g.info.conditioning != "none" else None)
 
 
 def wilson_interval(k, n, confidence: float = 0.95):

@@ -122,7 +122,9 @@ class JudgeClassifier(AttributeClassifier):
         self.min_confidence = float(min_confidence)
 
     def describe(self) -> str:
-        return (f"bundled Fashion-MNIST judge (test accuracy 0.904): category = one of {', '.join(CLASS_WORDS)}; "
+        accuracy = self.judge.meta.get("test_accuracy")
+        record = f" (test accuracy {accuracy:.3f})" if accuracy is not None else ""
+        return (f"bundled Fashion-MNIST judge{record}: category = one of {', '.join(CLASS_WORDS)}; "
                 f"abstains on images that are not 28x28"
                 + (f" or whose top probability is below {self.min_confidence:.2f}" if self.min_confidence else ""))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -60,11 +60,12 @@ def audit_generator(generator, prompts: PromptSet, classifiers: Sequence[Attribu
         raise ValueError(f"generator {generator.info.name!r} is {generator.info.conditioning}-conditioned; "
                          "a prompt audit needs a text-conditional generator")
     steps, sampler, guidance, _, _ = generator.resolve_settings(settings.steps, settings.sampler, settings.guidance)
-    key = _key(generator.fingerprint(), sampler, steps, guidance, settings.seed, [c.describe() for c in classifiers])
+    fingerprint = generator.fingerprint()  # hashes every weight: once per audit
+    key = _key(fingerprint, sampler, steps, guidance, settings.seed, [c.describe() for c in classifiers])
     cache = Path(cache_dir) / key
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache / "settings.json", json.dumps({
-        "generator": generator.info.name, "fingerprint": generator.fingerprint(), "sampler": sampler, "steps": steps,
+        "generator": generator.info.name, "fingerprint": fingerprint, "sampler": sampler, "steps": steps,
         "guidance": guidance, "seed": settings.seed, "classifiers": [c.describe() for c in classifiers]}, indent=1))
     chunk = max(1, settings.batch_size)
     jobs = [(p, start) for p in range(len(prompts)) for start in range(0, n_per_prompt, chunk)]
@@ -164,7 +165,3 @@ def attribute_names(classifiers: Sequence[AttributeClassifier]) -> list[str]:
     if dupes:
         raise ValueError(f"two classifiers report the same attribute: {', '.join(sorted(dupes))}")
     return names
-
-
-def settings_dict(settings: SamplingSettings) -> dict:
-    return asdict(settings)

@@ -3,20 +3,22 @@
 Files in OUT: images.csv (one row per image), shares.csv, prompts.csv, pooled.csv (``summary.py``),
 abstentions.csv (attribute, reason, images), summary.json (settings, flagged prompts, tables),
 report.md, report.html (tables, bar charts with intervals and targets, flagged prompts, abstention
-counts, sample grids, the exact settings; images embedded, no external files) and plots/*.png.
+counts, sample grids, the exact settings; images embedded, no external files) and plots/*.png (the
+share charts and the sample grids).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
+from diffeval.images import save_grid
 from diffeval.plots import pyplot, save_figure
 from generators.checkpoints import atomic_write_text
 
@@ -95,22 +97,6 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def _grid_png(images: np.ndarray, cols: int = 8, scale: int = 3) -> bytes:
-    from PIL import Image
-
-    n, h, w, c = images.shape
-    rows = (n + cols - 1) // cols
-    canvas = np.zeros((rows * (h + 2), cols * (w + 2), c), dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, k = divmod(i, cols)
-        canvas[r * (h + 2) + 1: r * (h + 2) + 1 + h, k * (w + 2) + 1: k * (w + 2) + 1 + w] = img
-    pil = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
-    pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}tr.flag td{background:#fde2e1}
@@ -177,9 +163,11 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
                "", sh[cols].to_markdown(index=False, floatfmt=".3g"), ""]
     if grids:
         parts.append("<h2 id='samples'>Samples</h2>")
-        for prompt, imgs in grids.items():
-            uri = "data:image/png;base64," + base64.b64encode(_grid_png(imgs)).decode()
-            parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' src='{uri}'>")
+        for i, (prompt, imgs) in enumerate(grids.items()):
+            grid = save_grid(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255, out / "plots" / f"samples_{i:03d}.png",
+                             nrow=8, scale=3)
+            parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' "
+                         f"src='{_png_data_uri(grid)}'>")
     parts.append("</body></html>")
     paths["html"] = out / "report.html"
     atomic_write_text(paths["html"], "\n".join(parts))
