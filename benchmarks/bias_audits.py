@@ -1,7 +1,7 @@
 """End-to-end bias audits whose results the README quotes (benchmarks/results/bias/).
 
 1. Planted bias: both twins (``audits/bias/planted.py``) audited on the fashion prompt set with the
-   bundled judge, at guidance 1 and at their default guidance 3, n images per prompt; a table compares
+   bundled judge, at guidance 1, 1.5, 2 and their default 3, n images per prompt; a table compares
    the audited shares of "a shoe" / "footwear" with the shares in each twin's training captions.
 2. Faces: scikit-image's astronaut and the 200 LFW-subset thumbnails (100 faces, 100 non-faces),
    written as PNG files with one deliberately corrupt file, audited for perceived gender, age group
@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from audits.bias.planted import TWINS, planted_truth  # noqa: E402
 
+GUIDANCES = (1.0, 1.5, 2.0, 3.0)  # no guidance, two between, and the twins' default
+
 
 def run(args: list[str]) -> None:
     print("$ diffeval " + " ".join(args), flush=True)
@@ -35,7 +37,7 @@ def run(args: list[str]) -> None:
 def planted(out: Path, n: int, reuse: bool = False) -> str:
     rows = []
     for name in TWINS:
-        for w in (1.0, 3.0):
+        for w in GUIDANCES:
             d = out / f"{name}-w{w:g}"
             if not reuse:
                 run(["audit", "bias", "-g", name, "--prompts", "fashion", "--attributes", "judge", "--n-per-prompt", str(n),
@@ -61,7 +63,7 @@ def twin_contrast(out: Path) -> pd.DataFrame:
     """Skewed minus even twin, same seeds and settings: the planted effect on each share of "a shoe",
     with Newcombe's hybrid-score 95% interval for a difference of two proportions (from the Wilson limits)."""
     rows = []
-    for w in (1.0, 3.0):
+    for w in GUIDANCES:
         a = pd.read_csv(out / f"shoe-skewed-w{w:g}" / "shares.csv")
         b = pd.read_csv(out / f"shoe-even-w{w:g}" / "shares.csv")
         for value in planted_truth("shoe-skewed"):

@@ -9,6 +9,13 @@ Kinds:
 - ``scaled_linear``: Stable Diffusion 1/2 betas linspace(sqrt(0.00085), sqrt(0.012), T)^2.
 - ``cosine``: Nichol & Dhariwal, s = 0.008, betas clipped at 0.999 (discrete) or alpha_bar >= 1e-6.
 - ``rectified_flow``: alpha = 1 - t, sigma = t (continuous only).
+
+``zero_terminal_snr`` (VP kinds): rescale sqrt(alpha_bar) as in Lin et al. 2024 ("Common Diffusion
+Noise Schedules and Sample Steps are Flawed") so that alpha(1) = 0 exactly: shifted so its last value
+is 0 and scaled so its first trained value is unchanged. Without it, SD's ``scaled_linear`` keeps
+alpha(1) = 0.068: at t = 1 the network is trained on inputs that still carry a trace of the image (its
+mean brightness among others), but sampling starts from pure noise, which biases what it generates.
+Needs a v, x0 or velocity network (eps cannot be converted to x0 where alpha = 0).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class ScheduleConfig:
     discrete_steps: int | None = 1000
     shift: float = 1.0  # rectified-flow sampling time shift (SD3); 1 = none
     flow_t_sampling: str = "logit_normal"  # rectified-flow training times: "logit_normal" | "uniform"
+    zero_terminal_snr: bool = False  # VP kinds: rescale so that alpha(1) = 0 (Lin et al. 2024)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -41,9 +49,14 @@ class ScheduleConfig:
             raise ValueError("discrete_steps must be at least 2")
         if self.shift <= 0:
             raise ValueError("shift must be positive")
+        if self.zero_terminal_snr and self.kind == "rectified_flow":
+            raise ValueError("zero_terminal_snr applies to VP schedules; the rectified-flow path already ends at pure noise")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.zero_terminal_snr:  # configs written before the option existed stay byte-identical
+            del out["zero_terminal_snr"]
+        return out
 
 
 def _discrete_log_alpha_bar(kind: str, steps: int) -> torch.Tensor:
@@ -62,6 +75,14 @@ def _discrete_log_alpha_bar(kind: str, steps: int) -> torch.Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.float64), log_ab])
 
 
+def _zero_terminal(log_ab: torch.Tensor, anchor: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """Lin et al.'s rescale in log(alpha_bar): sqrt(ab) -> (sqrt(ab) - last) * anchor / (anchor - last),
+    where ``anchor``/``last`` are sqrt(alpha_bar) at the first trained time and at t = 1 (-inf at t = 1)."""
+    root = torch.exp(0.5 * log_ab)
+    scaled = ((root - last) * anchor / (anchor - last)).clamp(min=0.0)
+    return 2.0 * torch.log(scaled)
+
+
 class NoiseSchedule:
     """alpha(t), sigma(t), log-SNR and the time grids used for training and sampling.
 
@@ -73,6 +94,15 @@ class NoiseSchedule:
         self.kind = config.kind
         self.discrete = config.discrete_steps is not None
         self._grid = _discrete_log_alpha_bar(config.kind, config.discrete_steps) if self.discrete else None
+        self._zero_terminal = config.zero_terminal_snr
+        self._zt_anchor = self._zt_last = None
+        if self._zero_terminal and self.discrete:
+            grid = self._grid
+            self._zt_anchor, self._zt_last = torch.exp(0.5 * grid[1]), torch.exp(0.5 * grid[-1])
+            self._grid = torch.cat([grid[:1], _zero_terminal(grid[1:], self._zt_anchor, self._zt_last)])
+        elif self._zero_terminal:
+            self._zt_anchor = torch.tensor(1.0, dtype=torch.float64)
+            self._zt_last = torch.exp(0.5 * self._raw_log_alpha_bar(torch.tensor(1.0, dtype=torch.float64)))
 
     @property
     def is_flow(self) -> bool:
@@ -85,14 +115,27 @@ class NoiseSchedule:
 
     # ------------------------------------------------------------------ path coefficients
     def log_alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
-        """log(alpha^2) for VP kinds. t: any shape, values in [0, 1]."""
+        """log(alpha^2) for VP kinds. t: any shape, values in [0, 1]; -inf at t = 1 with zero_terminal_snr."""
         t = torch.as_tensor(t, dtype=torch.float64).clamp(0.0, 1.0)
         if self.discrete:
             pos = t * self.config.discrete_steps
             lo = pos.floor().clamp(max=self.config.discrete_steps - 1).long()
             frac = pos - lo
             grid = self._grid.to(t.device)
-            return grid[lo] * (1 - frac) + grid[lo + 1] * frac
+            lo_v, hi_v = grid[lo], grid[lo + 1]
+            if not self._zero_terminal:
+                return lo_v * (1 - frac) + hi_v * frac
+            # the last interval ends at alpha = 0: interpolate alpha itself there (log-linear would be -inf)
+            root = torch.exp(0.5 * lo_v) * (1 - frac) + torch.exp(0.5 * hi_v) * frac
+            log_lin = lo_v * (1 - frac) + torch.nan_to_num(hi_v, neginf=0.0) * frac
+            return torch.where(torch.isinf(hi_v), 2.0 * torch.log(root), log_lin)
+        raw = self._raw_log_alpha_bar(t)
+        if self._zero_terminal:
+            return _zero_terminal(raw, self._zt_anchor, self._zt_last)
+        return raw
+
+    def _raw_log_alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
+        """The continuous VP kinds before any zero-terminal rescale."""
         if self.kind == "linear":
             return -(0.1 * t + 0.5 * 19.9 * t**2)
         if self.kind == "scaled_linear":
@@ -174,7 +217,8 @@ class NoiseSchedule:
                 t = s * t / (1 + (s - 1) * t)
             return t
         if spacing == "karras":
-            t_hi = 1.0 - (1e-3 if self.is_flow else 0.0)
+            # the flow path and zero-terminal VP schedules have sigma/alpha = inf at t = 1: start one step below
+            t_hi = 1.0 - (self.t_min_train if self.is_flow or self._zero_terminal else 0.0)
             a_hi, s_hi = self.alpha_sigma(torch.tensor(t_hi, dtype=torch.float64))
             a_lo, s_lo = self.alpha_sigma(torch.tensor(self.t_min_train, dtype=torch.float64))
             r_max, r_min = (s_hi / a_hi).item(), (s_lo / a_lo).item()

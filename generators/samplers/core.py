@@ -67,7 +67,12 @@ def run_sampler(
             x = _ode_step(schedule, x, x0, eps, t, s)
         elif sampler == "heun":
             x_e = _ode_step(schedule, x, x0, eps, t, s)
-            if s_s > 0:
+            if s_s > 0 and a_t == 0 and not schedule.is_flow:
+                # from alpha = 0 (zero terminal SNR) the EDM frame is singular: correct in the data frame
+                # X = x / sigma, rho = alpha / sigma, where dX/drho = x0_hat (the frame of DPM-Solver++)
+                x0_b, _ = denoise(x_e, s)
+                x = s_s * (x / s_t + (a_s / s_s) * 0.5 * (x0 + x0_b))
+            elif s_s > 0:
                 x0_b, eps_b = denoise(x_e, s)
                 x = _heun_correct(schedule, x, x0, eps, x0_b, eps_b, t, s)
             else:
@@ -104,8 +109,13 @@ def _derivative(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor) ->
 def _ode_step(schedule, x, x0, eps, t, s):
     tau_t, c_t = _frame(schedule, t)
     tau_s, c_s = _frame(schedule, s)
-    if c_t == 0:  # VP at alpha = 0 cannot happen on our grids; the flow frame has c = 1
-        raise ValueError("the ODE frame is singular at this time")
+    if not schedule.is_flow and (c_t == 0 or c_s == 0):
+        # a VP end at alpha = 0 (zero-terminal-SNR schedules): tau = sigma/alpha is infinite there. The
+        # limit of the step is DDIM's written with x0 alone, x_s = alpha_s x0 + sigma_s (x - alpha_t x0) / sigma_t
+        # (x0 alone, because at alpha = 0 a network's eps is x itself and would make inversion a no-op)
+        a_t, s_t = _coef(schedule, t)
+        a_s, s_s = _coef(schedule, s)
+        return a_s * x0 + s_s * (x - a_t * x0) / s_t
     return c_s * (x / c_t + (tau_s - tau_t) * _derivative(schedule, x0, eps))
 
 
@@ -164,8 +174,9 @@ def invert(
         x0, eps = denoise(x, t)
         x_e = _ode_step(schedule, x, x0, eps, t, s)
         if sampler == "heun":
-            x0_b, eps_b = denoise(x_e, s)
-            x_e = _heun_correct(schedule, x, x0, eps, x0_b, eps_b, t, s)
+            if schedule.is_flow or _coef(schedule, s)[0] > 0:  # no correction into alpha = 0 (VP, zero terminal SNR)
+                x0_b, eps_b = denoise(x_e, s)
+                x_e = _heun_correct(schedule, x, x0, eps, x0_b, eps_b, t, s)
         else:
             for _ in range(fixed_point):
                 x0_u, eps_u = denoise(x_e, s)

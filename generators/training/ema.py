@@ -24,4 +24,5 @@ class EMA:
         return self.shadow
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.shadow = {k: v.clone() for k, v in state.items()}
+        """Load a saved average onto the device of the current one (saved states are read on the CPU)."""
+        self.shadow = {k: v.to(self.shadow[k].device if k in self.shadow else v.device).clone() for k, v in state.items()}

@@ -14,7 +14,7 @@ from scipy import stats
 
 from audits.bias.classifiers import JudgeClassifier, to_uint8_images
 from audits.bias.pipeline import SamplingSettings, audit_files, audit_generator
-from audits.bias.planted import ASSETS_DIR, TWINS, planted_truth, twin_path
+from audits.bias.planted import ASSETS_DIR, TWINS, planted_truth, twin_path, twin_presets
 from audits.bias.prompts import PromptSet, load_prompt_set
 from audits.bias.report import write_report
 from audits.bias.stats import benjamini_hochberg, wilson_interval
@@ -216,7 +216,13 @@ def test_planted_twins_are_installed_small_and_differ_only_in_captions():
         cfg = json.loads((ASSETS_DIR / name / "config.json").read_text())
         assert cfg["model"]["backbone_config"]["base_channels"] == 32
     a, b = (json.loads((ASSETS_DIR / n / "config.json").read_text()) for n in TWINS)
-    assert a["model"] == b["model"] and a["training"]["train_config"]["seed"] == b["training"]["train_config"]["seed"]
+    assert a["model"] == b["model"] and a["model"]["schedule"]["zero_terminal_snr"] is True
+    # same recipe: a first run from the preset's seed, then a continuation whose seed moves on by the steps done
+    ta, tb = (dict(t["training"]["train_config"]) for t in (a, b))
+    for cfg_, t in ((a, ta), (b, tb)):
+        first = cfg_["training"]["init_from"]
+        assert first["init_from"] is None and t.pop("seed") == twin_presets(("<pad>", "<unk>"))[cfg_["name"]].train.seed + first["steps_done"]
+    assert ta == tb
     assert a["training"]["caption_skew"] == {"a shoe": {"7": 0.8}} and "caption_skew" not in b["training"]
     assert planted_truth("shoe-skewed") == pytest.approx({"sandal": 0.1, "sneaker": 0.8, "ankle boot": 0.1})
     assert planted_truth("shoe-even") == pytest.approx({"sandal": 1 / 3, "sneaker": 1 / 3, "ankle boot": 1 / 3})

@@ -203,3 +203,56 @@ def test_invalid_configurations_raise():
     with pytest.raises(ValueError):
         s.sampling_times(0)
     assert set(KINDS) == {"linear", "scaled_linear", "cosine", "rectified_flow"}
+
+
+# ---------------------------------------------------------------------------------- zero terminal SNR
+def numpy_zero_terminal(alpha_bar: np.ndarray) -> np.ndarray:
+    """Lin et al. 2024, Algorithm 1, on alpha_bar at i / T for i = 1..T (independent numpy reference)."""
+    root = np.sqrt(alpha_bar)
+    first, last = root[0], root[-1]
+    root = (root - last) * first / (first - last)
+    return root**2
+
+
+@pytest.mark.parametrize("kind", VP_KINDS)
+def test_zero_terminal_snr_discrete_matches_lin_et_al(kind):
+    s = sched(kind, T, zero_terminal_snr=True)
+    t = torch.arange(1, T + 1, dtype=torch.float64) / T
+    alpha, sigma = s.alpha_sigma(t)
+    want = numpy_zero_terminal(numpy_alpha_bar(kind))
+    np.testing.assert_allclose(alpha.numpy() ** 2, want, rtol=1e-9, atol=1e-15)
+    assert alpha[-1].item() == 0.0 and sigma[-1].item() == 1.0
+    assert alpha[0].item() == pytest.approx(math.sqrt(numpy_alpha_bar(kind)[0]), rel=1e-12)  # first step unchanged
+    np.testing.assert_allclose((alpha**2 + sigma**2).numpy(), 1.0, atol=1e-12)
+    lam = s.log_snr(t)
+    assert torch.isfinite(lam[:-1]).all() and lam[-1].item() == -math.inf
+    assert (lam[1:] < lam[:-1]).all()
+    # between grid points alpha stays positive, finite and monotone, also on the last interval
+    fine = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    a_fine, s_fine = s.alpha_sigma(fine)
+    assert torch.isfinite(a_fine).all() and torch.isfinite(s_fine).all()
+    assert (a_fine[1:] <= a_fine[:-1]).all() and (a_fine[:-1] > 0).all()
+
+
+@pytest.mark.parametrize("kind", VP_KINDS)
+def test_zero_terminal_snr_continuous(kind):
+    s, raw = sched(kind, None, zero_terminal_snr=True), sched(kind, None)
+    t = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    alpha, sigma = s.alpha_sigma(t)
+    a_raw, _ = raw.alpha_sigma(t)
+    a1 = a_raw[-1].item()
+    np.testing.assert_allclose(alpha.numpy(), ((a_raw - a1) / (1 - a1)).numpy(), rtol=1e-10, atol=1e-14)
+    assert alpha[0].item() == 1.0 and alpha[-1].item() == 0.0 and sigma[-1].item() == 1.0
+    assert (alpha[1:] < alpha[:-1]).all()
+
+
+def test_zero_terminal_snr_sampling_times_and_config():
+    s = sched("scaled_linear", T, zero_terminal_snr=True)
+    assert s.sampling_times(20)[0].item() == 1.0  # uniform (trailing) spacing starts at pure noise
+    k = s.sampling_times(20, "karras")
+    assert torch.isfinite(k).all() and k[0].item() == pytest.approx(1 - 1 / T)  # sigma/alpha is infinite at t = 1
+    assert "zero_terminal_snr" not in ScheduleConfig("scaled_linear", T).to_dict()  # old configs unchanged
+    cfg = ScheduleConfig("scaled_linear", T, zero_terminal_snr=True)
+    assert ScheduleConfig(**cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="already ends at pure noise"):
+        ScheduleConfig("rectified_flow", None, zero_terminal_snr=True)
