@@ -33,6 +33,19 @@ class GeneratedSpec:
     guidance: float | None = None
     seed: int = 0
 
+    @classmethod
+    def parse(cls, item: str, seed: int = 0) -> GeneratedSpec:
+        """``NAME`` or ``NAME@SAMPLER`` or ``NAME@SAMPLER:STEPS`` (e.g. ``sd3@euler:8``, ``dit@ddpm:100``)."""
+        name, _, how = item.strip().partition("@")
+        sampler, _, steps = how.partition(":")
+        if not name:
+            raise ValueError(f"no generator name in {item!r}")
+        try:
+            n_steps = int(steps) if steps else None
+        except ValueError:
+            raise ValueError(f"steps must be an integer in {item!r}") from None
+        return cls(name, sampler or None, n_steps, None, seed)
+
 
 def read_manifest(cache_dir: str | Path) -> list[dict]:
     path = Path(cache_dir) / MANIFEST

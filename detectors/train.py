@@ -30,7 +30,7 @@ class DetectorTrainConfig:
     """steps of ``batch_size`` images (half real, half generated); n_per_generator generated images per
     training generator and as many real images in total (capped at the 60,000 of the train split)."""
 
-    generators: list[str] = field(default_factory=lambda: ["ddpm", "sd1", "sd2"])
+    generators: list[str] = field(default_factory=lambda: ["ddpm", "sd1", "sd2"])  # NAME[@SAMPLER[:STEPS]]
     n_per_generator: int = 2000
     steps: int = 1500
     batch_size: int = 64
@@ -53,8 +53,8 @@ def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str =
                   progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """(real uint8 (R, 1, 28, 28), generated uint8 (G, 1, 28, 28), manifest entries of the generated parts)."""
     fakes, entries = [], []
-    for name in cfg.generators:
-        x, entry = generated_images(GeneratedSpec(name, seed=cfg.gen_seed), cfg.n_per_generator, cache_dir,
+    for item in cfg.generators:
+        x, entry = generated_images(GeneratedSpec.parse(item, cfg.gen_seed), cfg.n_per_generator, cache_dir,
                                     device, progress=progress)
         fakes.append(x)
         entries.append(entry)

@@ -17,7 +17,8 @@ def detect() -> None:
 
 @detect.command("train")
 @click.option("--train-generators", default="ddpm,sd1,sd2", show_default=True,
-              help="Comma list of bundled names or checkpoint dirs whose samples are the 'generated' class.")
+              help="Comma list of bundled names or checkpoint dirs whose samples are the 'generated' class; "
+                   "NAME@SAMPLER:STEPS adds another sampler / step count (e.g. dit@ddpm:100).")
 @click.option("--n-per-generator", type=int, default=2000, show_default=True)
 @click.option("--branches", type=click.Choice(["pixel", "frequency", "both"]), default="both", show_default=True)
 @click.option("--steps", type=int, default=1500, show_default=True)
@@ -63,11 +64,7 @@ def eval_cmd(detector_dir, generators, n, perturbations, seed, cache_dir, device
     from detectors.evaluate import evaluate_detector
     from detectors.model import load_detector
 
-    specs = []
-    for item in (g.strip() for g in generators.split(",") if g.strip()):
-        name, _, how = item.partition("@")
-        sampler, _, steps = how.partition(":")
-        specs.append(GeneratedSpec(name, sampler or None, int(steps) if steps else None, None, seed))
+    specs = [GeneratedSpec.parse(g, seed) for g in generators.split(",") if g.strip()]
     model = load_detector(detector_dir, device)
     table = evaluate_detector(model, specs, n, cache_dir, [p.strip() for p in perturbations.split(",")], device)
     out = Path(out_dir)

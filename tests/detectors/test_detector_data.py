@@ -79,3 +79,12 @@ def test_detection_metrics_against_sklearn_and_a_hand_computed_ece():
     perfect = detection_metrics(np.array([0, 1]), np.array([0.0, 1.0]))
     assert perfect["ece"] == 0 and perfect["auc"] == 1
     assert np.isnan(detection_metrics(np.ones(3), np.full(3, 0.9))["auc"])
+
+
+def test_generated_spec_parse_picks_sampler_and_steps():
+    assert GeneratedSpec.parse("sd3") == GeneratedSpec("sd3")
+    assert GeneratedSpec.parse(" dit@ddpm:100 ", seed=3) == GeneratedSpec("dit", "ddpm", 100, None, 3)
+    assert GeneratedSpec.parse("sd3@heun") == GeneratedSpec("sd3", "heun")
+    for bad in ("@ddim:5", "dit@ddim:many"):
+        with pytest.raises(ValueError):
+            GeneratedSpec.parse(bad)

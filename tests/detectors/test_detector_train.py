@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,8 +31,6 @@ def test_train_detector_learns_saves_and_reports_validation(tmp_path):
     model, log = train_detector(_tiny_cfg(), tmp_path / "cache", tmp_path / "det", progress=False,
                                 sets=(real, fake, [{"generator": "planted"}]))
     assert list(log.columns) == ["step", "loss", "elapsed_s"] and log.step.iloc[-1] == 120
-    import json
-
     info = json.loads((tmp_path / "det" / "config.json").read_text())["info"]
     assert info["validation"]["accuracy"] >= 0.9 and info["n_real"] == 200
     xt, yt = _planted(100, 5)
@@ -71,11 +71,13 @@ def test_detect_cli_train_eval_predict(tmp_path):
 
     runner = CliRunner()
     det = tmp_path / "det"
-    res = runner.invoke(main, ["detect", "train", "--train-generators", "sd3-reflow", "--n-per-generator", "8",
+    res = runner.invoke(main, ["detect", "train", "--train-generators", "sd3-reflow@euler:1", "--n-per-generator", "8",
                                "--branches", "frequency", "--steps", "3", "--batch-size", "8",
                                "--cache", str(tmp_path / "cache"), "--out", str(det)])
     assert res.exit_code == 0, res.output
     assert (det / "model.safetensors").is_file() and "validation" in res.output
+    made = json.loads((det / "config.json").read_text())["info"]["generated"]
+    assert [(e["generator"], e["sampler"], e["steps"]) for e in made] == [("sd3-reflow", "euler", 1)]
     res = runner.invoke(main, ["detect", "eval", "--detector", str(det), "--generators", "sd3-reflow@euler:1", "--n", "4",
                                "--perturbations", "none,blur1", "--cache", str(tmp_path / "cache"),
                                "--out", str(tmp_path / "ev")])
