@@ -96,3 +96,18 @@ def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path):
     info = json.loads((tmp_path / "config.json").read_text())["training"]
     assert 0 < info["steps_done"] < 10**6 and info["train_wall_s"] >= 1.0
     assert log["step"].iloc[-1] == info["steps_done"] and log["lr"].iloc[-1] < 0.2 * cfg.lr
+
+
+def test_ema_state_loads_onto_the_averages_device():
+    """A resumed run reads train_state.pt on the CPU; the average must land where the model is (CUDA on a
+    GPU run: there it crashed). The meta device stands in for CUDA here."""
+    from generators.training.ema import EMA
+
+    model = torch.nn.Linear(3, 2).to("meta")
+    ema = EMA(model, 0.9)
+    saved = {k: torch.ones_like(v, device="cpu") for k, v in ema.state_dict().items()}
+    ema.load_state_dict(saved)
+    assert all(v.device.type == "meta" for v in ema.state_dict().values())
+    cpu_ema = EMA(torch.nn.Linear(3, 2), 0.9)
+    cpu_ema.load_state_dict(saved)
+    assert all(torch.equal(v, saved[k]) and v is not saved[k] for k, v in cpu_ema.state_dict().items())
