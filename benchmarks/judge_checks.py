@@ -8,7 +8,9 @@ Writes OUT/judge_checks.md:
    1,000-image subsets, each with a chi-square test against uniform;
 2. the Fréchet distance between the shipped test and train statistics (fashion feature space);
 3. with ``--ddpm`` (about 10 min on 2 idle cores): the judged class histogram of n ddpm samples
-   (seed 0) for its default sampler and for DDIM 50 steps, each with x0 clipping on and off.
+   (seed 0) for its default sampler and for DDIM 50 steps, each with x0 clipping on and off;
+4. with ``--ddpm-full SEEDS`` (about 1 h per seed on one thread): the same for DDPM's original
+   1,000-step ancestral sampler, once per seed (e.g. ``--ddpm-full 0,1``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def histogram_line(label: str, judged: torch.Tensor) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ddpm", action="store_true", help="also sample ddpm under four sampler settings")
+    ap.add_argument("--ddpm-full", default="", help="comma list of seeds for ddpm's 1,000-step ancestral sampler")
     ap.add_argument("--n", type=int, default=1000, help="ddpm samples per setting")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
@@ -60,11 +63,14 @@ def main() -> None:
     floor = frechet_distance(*test_stats, *train_stats)
 
     samples = []
-    g = load_generator("ddpm") if args.ddpm else None
-    for sampler, steps in ((g.defaults.sampler, g.defaults.steps), ("ddim", 50)) if g else ():
+    g = load_generator("ddpm") if args.ddpm or args.ddpm_full else None
+    for sampler, steps in ((g.defaults.sampler, g.defaults.steps), ("ddim", 50)) if args.ddpm else ():
         for clip in (True, False):
             x = g.sample(args.n, sampler=sampler, steps=steps, seed=0, clip_x0=clip, progress=True)
             samples.append(histogram_line(f"ddpm, {sampler} {steps} steps, clip_x0={clip}", judge.predict(x)))
+    for seed in (int(s) for s in args.ddpm_full.split(",") if s.strip()):
+        x = g.sample(args.n, sampler="ddpm", steps=1000, seed=seed, progress=True)
+        samples.append(histogram_line(f"ddpm, ddpm 1000 steps, seed {seed}", judge.predict(x)))
 
     text = "\n".join([
         "# Judge and ddpm class-balance checks", "",
