@@ -75,7 +75,7 @@ def _discrete_log_alpha_bar(kind: str, steps: int) -> torch.Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.float64), log_ab])
 
 
-def _zero_terminal(log_ab: torch.Tensor, anchor: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+def _zero_terminal(log_ab: torch.Tensor, anchor: torch.Tensor | float, last: torch.Tensor) -> torch.Tensor:
     """Lin et al.'s rescale in log(alpha_bar): sqrt(ab) -> (sqrt(ab) - last) * anchor / (anchor - last),
     where ``anchor``/``last`` are sqrt(alpha_bar) at the first trained time and at t = 1 (-inf at t = 1)."""
     root = torch.exp(0.5 * log_ab)
@@ -95,13 +95,10 @@ class NoiseSchedule:
         self.discrete = config.discrete_steps is not None
         self._grid = _discrete_log_alpha_bar(config.kind, config.discrete_steps) if self.discrete else None
         self._zero_terminal = config.zero_terminal_snr
-        self._zt_anchor = self._zt_last = None
-        if self._zero_terminal and self.discrete:
+        if self._zero_terminal and self.discrete:  # rescale the grid once; interpolation then reads it
             grid = self._grid
-            self._zt_anchor, self._zt_last = torch.exp(0.5 * grid[1]), torch.exp(0.5 * grid[-1])
-            self._grid = torch.cat([grid[:1], _zero_terminal(grid[1:], self._zt_anchor, self._zt_last)])
-        elif self._zero_terminal:
-            self._zt_anchor = torch.tensor(1.0, dtype=torch.float64)
+            self._grid = torch.cat([grid[:1], _zero_terminal(grid[1:], torch.exp(0.5 * grid[1]), torch.exp(0.5 * grid[-1]))])
+        elif self._zero_terminal:  # continuous: the rescale is applied per call, anchored at alpha(0) = 1
             self._zt_last = torch.exp(0.5 * self._raw_log_alpha_bar(torch.tensor(1.0, dtype=torch.float64)))
 
     @property
@@ -131,7 +128,7 @@ class NoiseSchedule:
             return torch.where(torch.isinf(hi_v), 2.0 * torch.log(root), log_lin)
         raw = self._raw_log_alpha_bar(t)
         if self._zero_terminal:
-            return _zero_terminal(raw, self._zt_anchor, self._zt_last)
+            return _zero_terminal(raw, 1.0, self._zt_last)
         return raw
 
     def _raw_log_alpha_bar(self, t: torch.Tensor) -> torch.Tensor:

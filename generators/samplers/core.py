@@ -67,12 +67,7 @@ def run_sampler(
             x = _ode_step(schedule, x, x0, eps, t, s)
         elif sampler == "heun":
             x_e = _ode_step(schedule, x, x0, eps, t, s)
-            if s_s > 0 and a_t == 0 and not schedule.is_flow:
-                # from alpha = 0 (zero terminal SNR) the EDM frame is singular: correct in the data frame
-                # X = x / sigma, rho = alpha / sigma, where dX/drho = x0_hat (the frame of DPM-Solver++)
-                x0_b, _ = denoise(x_e, s)
-                x = s_s * (x / s_t + (a_s / s_s) * 0.5 * (x0 + x0_b))
-            elif s_s > 0:
+            if s_s > 0:
                 x0_b, eps_b = denoise(x_e, s)
                 x = _heun_correct(schedule, x, x0, eps, x0_b, eps_b, t, s)
             else:
@@ -122,6 +117,11 @@ def _ode_step(schedule, x, x0, eps, t, s):
 def _heun_correct(schedule, x, x0_a, eps_a, x0_b, eps_b, t, s):
     tau_t, c_t = _frame(schedule, t)
     tau_s, c_s = _frame(schedule, s)
+    if not schedule.is_flow and c_t == 0:
+        # from alpha = 0 (zero terminal SNR) the EDM frame is singular: correct in the data frame
+        # X = x / sigma, rho = alpha / sigma, where dX/drho = x0_hat (the frame of DPM-Solver++)
+        a_s, s_s = _coef(schedule, s)
+        return s_s * (x / _coef(schedule, t)[1] + (a_s / s_s) * 0.5 * (x0_a + x0_b))
     d = 0.5 * (_derivative(schedule, x0_a, eps_a) + _derivative(schedule, x0_b, eps_b))
     return c_s * (x / c_t + (tau_s - tau_t) * d)
 
