@@ -18,8 +18,8 @@ def _detect_options(f):
         click.option("--inv-steps", type=int, default=50, show_default=True, help="Inversion steps (null condition, guidance 1)."),
         click.option("--fixed-point", type=int, default=2, show_default=True, help="Fixed-point iterations per inversion step (0 = plain DDIM inversion)."),
         click.option("--alpha", type=float, default=0.01, show_default=True, help="False-positive rate of the decision."),
-        click.option("--sigma", type=click.Choice(["unit", "outside", "mask"]), default="unit", show_default=True, help="Noise scale of the p-value."),
-        click.option("--test", type=click.Choice(["ncx2", "cosine"]), default="ncx2", show_default=True, help="p-value test."),
+        click.option("--sigma", type=click.Choice(["unit", "outside", "mask"]), default="unit", show_default=True, help="Noise scale of the ncx2 test."),
+        click.option("--test", type=click.Choice(["cosine", "ncx2"]), default="cosine", show_default=True, help="Score and p-value: cosine (matched filter) or ncx2 (the paper's distance)."),
     ]):
         f = opt(f)
     return f
@@ -120,7 +120,7 @@ def _write_pngs(arrays, folder: Path) -> None:
 @_detect_options
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="CSV of the rows (also .md and .json beside it).")
 def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test, out_path) -> None:
-    """Detect KEY(s) in IMAGES (files or folders): one row per image with distance, p-value, decision."""
+    """Detect KEY(s) in IMAGES (files or folders): one row per image with score, distance, p-value, decision."""
     from generators import load_generator
     from watermark.detect import detect_files
     from watermark.keys import load_key

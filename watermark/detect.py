@@ -15,9 +15,9 @@ from PIL import Image, UnidentifiedImageError
 from generators import Generator
 
 from .keys import WatermarkKey
-from .statistics import key_distance, key_pvalue
+from .statistics import key_distance, key_pvalue, key_score
 
-DETECT_COLUMNS = ["image", "key", "distance", "p_value", "p_adjusted", "detected", "error"]
+DETECT_COLUMNS = ["image", "key", "score", "distance", "p_value", "p_adjusted", "detected", "error"]
 
 
 @dataclass
@@ -26,7 +26,8 @@ class DetectSettings:
 
     steps: inversion steps on the uniform grid (null condition, guidance 1); fixed_point: iterations
     that solve each inversion step exactly (``Generator.invert``); alpha: the false-positive rate of
-    the decision; sigma/test: see ``statistics.key_pvalue``.
+    the decision; test: "cosine" (matched filter, the default) or "ncx2" (the paper's distance test),
+    sigma: the ncx2 test's noise scale (see ``statistics.key_pvalue``).
     """
 
     steps: int = 50
@@ -34,7 +35,7 @@ class DetectSettings:
     sampler: str | None = None
     alpha: float = 0.01
     sigma: str = "unit"
-    test: str = "ncx2"
+    test: str = "cosine"
     batch_size: int = 250
 
     def __post_init__(self) -> None:
@@ -54,19 +55,22 @@ def recover_noise(generator: Generator, images: torch.Tensor, settings: DetectSe
 
 def score_noise(noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: DetectSettings) -> pd.DataFrame:
     """Score recovered noise against every key. One row per image with the best key (smallest p-value,
-    ties by distance): distance (mean |F - K| in the key region), p_value for that key, p_adjusted =
+    ties by score): score (the test's statistic, large = marked: the cosine, or minus the distance
+    for ncx2), distance (the paper's mean |F - K| in the key region), p_value for that key, p_adjusted =
     min(1, K * p) (Bonferroni over the K keys, so the decision's false-positive rate stays <= alpha),
     detected = p_adjusted < alpha."""
     if not keys:
         raise ValueError("give at least one key")
     dist = torch.stack([key_distance(noise, k) for k in keys], dim=1).numpy()
+    score = torch.stack([key_score(noise, k, settings.test) for k in keys], dim=1).numpy()
     pval = torch.stack([key_pvalue(noise, k, settings.sigma, settings.test) for k in keys], dim=1).numpy()
-    best = np.lexsort((dist.T, pval.T), axis=0)[0] if len(keys) > 1 else np.zeros(len(noise), dtype=int)
+    best = np.lexsort((-score.T, pval.T), axis=0)[0] if len(keys) > 1 else np.zeros(len(noise), dtype=int)
     rows = np.arange(len(noise))
     p = pval[rows, best]
     adj = np.minimum(1.0, p * len(keys))
     return pd.DataFrame({
         "key": [keys[j].label for j in best],
+        "score": score[rows, best],
         "distance": dist[rows, best],
         "p_value": p,
         "p_adjusted": adj,
@@ -136,13 +140,13 @@ def detect_files(
         else:
             good.append(i)
             tensors.append(img)
-    rows = pd.DataFrame({"image": [str(p) for p in paths], "key": "", "distance": np.nan, "p_value": np.nan,
+    rows = pd.DataFrame({"image": [str(p) for p in paths], "key": "", "score": np.nan, "distance": np.nan, "p_value": np.nan,
                          "p_adjusted": np.nan, "detected": False, "error": ""})
     for i, err in errors.items():
         rows.loc[i, "error"] = err
     if tensors:
         scored = detect_images(generator, torch.stack(tensors), keys, settings, progress)
-        for col in ("key", "distance", "p_value", "p_adjusted", "detected"):
+        for col in ("key", "score", "distance", "p_value", "p_adjusted", "detected"):
             rows.loc[good, col] = scored[col].to_numpy()
     rows["detected"] = rows["detected"].astype(bool)
     return rows[DETECT_COLUMNS]

@@ -64,7 +64,7 @@ def plot_roc(scores: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for ax, ((gname, pattern), df) in zip(axes[0], panels):
         for attack, d in df.groupby("attack", sort=False):
-            fpr, tpr, _ = roc_curve(d["marked"].astype(int), -d["distance"])
+            fpr, tpr, _ = roc_curve(d["marked"].astype(int), d["score"])
             ax.plot(np.maximum(fpr, 1e-4), tpr, label=attack, lw=1.2)
         ax.set_xscale("log")
         ax.set_xlim(1e-3, 1)

@@ -28,13 +28,13 @@ from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
 from .keys import make_key
-from .statistics import key_distance, key_pvalue
+from .statistics import key_pvalue, key_score
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr",
     "accuracy", "tpr_at_alpha", "fpr_at_alpha", "alpha", "n_marked", "n_unmarked", "detect_s_per_image",
 ]
-SCORE_COLUMNS = ["generator", "pattern", "attack", "marked", "index", "distance", "p_value"]
+SCORE_COLUMNS = ["generator", "pattern", "attack", "marked", "index", "score", "p_value"]
 
 
 @dataclass
@@ -69,10 +69,10 @@ def tpr_at_fpr(neg: np.ndarray, pos: np.ndarray, fpr: float) -> float:
     return float(t[ok].max()) if ok.any() else 0.0
 
 
-def detection_metrics(neg_dist, pos_dist, neg_p, pos_p, alpha: float) -> dict:
-    """AUC and TPR at fixed FPR of the distance score (smaller = marked); accuracy, TPR and FPR of the
+def detection_metrics(neg_score, pos_score, neg_p, pos_p, alpha: float) -> dict:
+    """AUC and TPR at fixed FPR of the detection score (larger = marked); accuracy, TPR and FPR of the
     p-value rule p < alpha on the balanced pool of marked and unmarked images."""
-    neg, pos = -np.asarray(neg_dist, float), -np.asarray(pos_dist, float)
+    neg, pos = np.asarray(neg_score, float), np.asarray(pos_score, float)
     y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
     tp, fp = float(np.mean(np.asarray(pos_p) < alpha)), float(np.mean(np.asarray(neg_p) < alpha))
     return {
@@ -172,8 +172,9 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                 timing[p] = float(seconds) if seconds is not None else np.nan
                 bar.update(1)
             for p, key in keys.items():
-                nd, pd_ = key_distance(recovered[None], key).numpy(), key_pvalue(recovered[None], key, cfg.detect.sigma, cfg.detect.test).numpy()
-                md, mp = key_distance(recovered[p], key).numpy(), key_pvalue(recovered[p], key, cfg.detect.sigma, cfg.detect.test).numpy()
+                test, sigma = cfg.detect.test, cfg.detect.sigma
+                nd, pd_ = key_score(recovered[None], key, test).numpy(), key_pvalue(recovered[None], key, sigma, test).numpy()
+                md, mp = key_score(recovered[p], key, test).numpy(), key_pvalue(recovered[p], key, sigma, test).numpy()
                 row = {"generator": g.info.name, "pattern": p, "attack": attack.name, "kind": attack.kind,
                        "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
                        **detection_metrics(nd, md, pd_, mp, cfg.detect.alpha), "alpha": cfg.detect.alpha,
@@ -182,7 +183,7 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                 rows.append(row)
                 for marked, dist, pv in ((False, nd, pd_), (True, md, mp)):
                     scores.append(pd.DataFrame({"generator": g.info.name, "pattern": p, "attack": attack.name,
-                                                "marked": marked, "index": np.arange(len(dist)), "distance": dist, "p_value": pv}))
+                                                "marked": marked, "index": np.arange(len(dist)), "score": dist, "p_value": pv}))
         bar.close()
         for method in cfg.baselines:
             b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)
@@ -203,7 +204,8 @@ def _save_samples(images: dict, path: Path, per_row: int = 10) -> None:
 def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.DataFrame:
     """Per pattern: FID of marked and of unmarked images against the Fashion-MNIST training statistics
     shipped with diffeval (same n, so the same small-sample bias; their difference is the watermark's
-    cost) and KID (unbiased, x1000) of marked against unmarked images, in the bundled judge's features."""
+    cost) and KID (unbiased, x1000; mean and spread over 100 subsets of half the images) of marked
+    against unmarked images, in the bundled judge's features."""
     from diffeval.benchmark.reference import shipped_stats_path
     from diffeval.features import get_extractor
     from diffeval.metrics import frechet_distance, kernel_inception_distance, load_stats_npz
@@ -217,8 +219,10 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
 
     rows = []
     for p in cfg.patterns:
-        kid, kid_std = kernel_inception_distance(feats[None], feats[p], subsets=100, subset_size=min(1000, len(feats[p])))
         m = len(feats[p])
+        # subsets of half the images (at most 1,000): with all m images every subset is the same set
+        # and the spread would be 0
+        kid, kid_std = kernel_inception_distance(feats[None], feats[p], subsets=100, subset_size=min(1000, max(2, m // 2)))
         rows.append({"generator": gname, "pattern": p, "n": m, "fid_unmarked_vs_train": fid(feats[None][:m]),
                      "fid_marked_vs_train": fid(feats[p]), "kid_marked_vs_unmarked_x1000": 1000 * kid,
                      "kid_std_x1000": 1000 * kid_std})
@@ -250,10 +254,10 @@ def _baseline_rows(method: str, gname: str, covers: torch.Tensor, attacks, cfg: 
         neg, pos = res[False], res[True]
         rows.append({"generator": gname, "pattern": method, "attack": attack.name, "kind": attack.kind,
                      "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
-                     **detection_metrics(1 - neg[:, 0], 1 - pos[:, 0], neg[:, 1], pos[:, 1], cfg.detect.alpha),
+                     **detection_metrics(neg[:, 0], pos[:, 0], neg[:, 1], pos[:, 1], cfg.detect.alpha),
                      "alpha": cfg.detect.alpha, "n_marked": len(pos), "n_unmarked": len(neg),
                      "detect_s_per_image": float(pos[0, 2])})
         for is_marked, r in ((False, neg), (True, pos)):
             scores.append(pd.DataFrame({"generator": gname, "pattern": method, "attack": attack.name, "marked": is_marked,
-                                        "index": np.arange(len(r)), "distance": 1 - r[:, 0], "p_value": r[:, 1]}))
+                                        "index": np.arange(len(r)), "score": r[:, 0], "p_value": r[:, 1]}))
     return rows, scores

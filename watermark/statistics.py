@@ -13,6 +13,7 @@ from .fourier import coordinates, inverse_spectrum, spectrum
 from .keys import WatermarkKey
 
 SIGMA_MODES = ("unit", "outside", "mask")
+TESTS = ("cosine", "ncx2")
 
 
 def inject(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
@@ -38,6 +39,27 @@ def key_distance(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
     return diff[..., key.mask].flatten(1).mean(dim=1)
 
 
+def key_cosine(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
+    """(N,) float64 in [-1, 1]: cosine between the key region's M real coordinates and the key's
+    (the normalised matched filter; large = marked). Needs a non-zero key."""
+    key.check_shape(tuple(noise.shape[1:]))
+    y = coordinates(spectrum(noise[:, list(key.channels)]), key.mask).flatten(1)
+    k = coordinates(key.values, key.mask).flatten()
+    if float(k.norm()) == 0:
+        raise ValueError("the cosine test needs a non-zero key (not the zeros pattern); use the ncx2 test")
+    return (y @ k) / (y.norm(dim=1).clamp(min=1e-300) * k.norm())
+
+
+def key_score(noise: torch.Tensor, key: WatermarkKey, test: str = "cosine") -> torch.Tensor:
+    """(N,) float64 detection score of ``test`` (large = marked): the cosine for "cosine", minus
+    the paper's mean L1 distance for "ncx2"."""
+    if test == "cosine":
+        return key_cosine(noise, key)
+    if test == "ncx2":
+        return -key_distance(noise, key)
+    raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
+
+
 def _sigma(f: torch.Tensor, key: WatermarkKey, y: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "unit":
         return torch.ones(y.shape[0], dtype=torch.float64)
@@ -49,33 +71,33 @@ def _sigma(f: torch.Tensor, key: WatermarkKey, y: torch.Tensor, mode: str) -> to
     raise ValueError(f"sigma must be one of {', '.join(SIGMA_MODES)}, got {mode!r}")
 
 
-def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test: str = "ncx2") -> torch.Tensor:
+def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test: str = "cosine") -> torch.Tensor:
     """(N,) float64 p-values of "this noise carries ``key``" against white noise.
 
     y: the M independent real coordinates of the spectrum in the key region (``fourier.coordinates``,
     exactly N(0, 1) for white unit noise), k the key's.
 
+    ``test="cosine"`` (the default): the cosine between y and k, the normalised matched filter (the
+    most powerful detector of a known signal in white Gaussian noise; the distance below also pays
+    for the noise's own energy). Under any isotropic null, whatever its scale,
+    (1 + cos) / 2 ~ Beta((M-1)/2, (M-1)/2), p = P(cos' >= cos). Needs a non-zero key.
     ``test="ncx2"`` (Wen et al.): eta = |y - k|^2 / sigma^2 is non-central chi-square with df = M and
     nc = |k|^2 / sigma^2 under the null, p = P(eta' <= eta). ``sigma``: "unit" (the noise scale the
-    generator was trained on; the default, calibrated in the README), "outside" (RMS of the
-    coordinates outside the key region, per image) or "mask" (std inside the region, the paper
-    code's choice, which makes the test conservative).
-    ``test="cosine"``: the cosine between y and k; under any isotropic null (whatever the scale),
-    (1 + cos) / 2 ~ Beta((M-1)/2, (M-1)/2), p = P(cos' >= cos). Needs a non-zero key.
+    generator was trained on), "outside" (RMS of the coordinates outside the key region, per image)
+    or "mask" (std inside the region, the paper code's choice, which makes the test conservative).
     """
     key.check_shape(tuple(noise.shape[1:]))
+    if test == "cosine":
+        df = coordinates(key.values, key.mask).numel()
+        cos = key_cosine(noise, key)
+        p = stats.beta.sf(((1 + cos) / 2).numpy(), (df - 1) / 2, (df - 1) / 2)
+        return torch.from_numpy(np.asarray(p, dtype=np.float64))
+    if test != "ncx2":
+        raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     f = spectrum(noise[:, list(key.channels)])
     y = coordinates(f, key.mask).flatten(1)
     k = coordinates(key.values, key.mask).flatten().unsqueeze(0)
     df = y.shape[1]
-    if test == "cosine":
-        if float(k.norm()) == 0:
-            raise ValueError("the cosine test needs a non-zero key (not the zeros pattern)")
-        cos = (y @ k.T).squeeze(1) / (y.norm(dim=1).clamp(min=1e-300) * k.norm())
-        p = stats.beta.sf(((1 + cos) / 2).numpy(), (df - 1) / 2, (df - 1) / 2)
-        return torch.from_numpy(np.asarray(p, dtype=np.float64))
-    if test != "ncx2":
-        raise ValueError(f"test must be 'ncx2' or 'cosine', got {test!r}")
     s = _sigma(f, key, y, sigma).clamp(min=1e-12)
     eta = (((y - k) ** 2).sum(dim=1) / s**2).numpy()
     nc = ((k**2).sum() / s**2).expand(y.shape[0]).numpy()

@@ -45,16 +45,19 @@ def test_invert_recovers_the_noise_with_a_bundled_model(sd3):
     assert exact < 0.7 and plain > 1.2
 
 
-def test_detection_separates_marked_from_unmarked(sd3):
+@pytest.mark.parametrize("test", ["cosine", "ncx2"])
+def test_detection_separates_marked_from_unmarked(sd3, test):
+    """Tiny config (10 sampling, 20 inversion steps): measured AUC 0.993 (cosine) and 1.0 (ncx2),
+    p-value rule TPR 0.92 / 0.83 at FPR 0 on 12 + 12 images."""
     key = make_key((1, 28, 28), "rand", 6, seed=1)
     settings = EmbedSettings(steps=STEPS, seed=3)
     marked = generate(sd3, key, 12, settings)
     unmarked = generate(sd3, None, 12, settings)
-    det = DET
+    det = DetectSettings(steps=DET.steps, fixed_point=DET.fixed_point, test=test)
     pos, neg = detect_images(sd3, marked, [key], det), detect_images(sd3, unmarked, [key], det)
-    m = detection_metrics(neg["distance"], pos["distance"], neg["p_value"], pos["p_value"], 0.01)
-    assert m["auc"] == 1.0 and m["tpr_at_alpha"] >= 0.75 and m["fpr_at_alpha"] == 0.0
-    assert set(pos.columns) >= {"key", "distance", "p_value", "p_adjusted", "detected", "detect_s_per_image"}
+    m = detection_metrics(neg["score"], pos["score"], neg["p_value"], pos["p_value"], 0.01)
+    assert m["auc"] >= 0.98 and m["tpr_at_alpha"] >= 0.75 and m["fpr_at_alpha"] == 0.0
+    assert set(pos.columns) >= {"key", "score", "distance", "p_value", "p_adjusted", "detected", "detect_s_per_image"}
 
 
 def test_identification_picks_the_key_that_marked_the_image(sd3):
@@ -86,7 +89,7 @@ def test_files_that_do_not_fit_get_an_error_row(sd3, tmp_path):
 def test_tpr_at_fpr_and_metrics_closed_cases():
     neg, pos = np.array([0.0, 1.0, 2.0, 3.0]), np.array([2.5, 3.5, 4.0, 5.0])
     assert tpr_at_fpr(neg, pos, 0.0) == 0.75 and tpr_at_fpr(neg, pos, 0.25) == 1.0
-    m = detection_metrics(-neg, -pos, np.array([0.5, 0.2, 0.001, 0.9]), np.array([0.001, 0.002, 0.5, 0.003]), 0.01)
+    m = detection_metrics(neg, pos, np.array([0.5, 0.2, 0.001, 0.9]), np.array([0.001, 0.002, 0.5, 0.003]), 0.01)
     assert m["auc"] == pytest.approx(15 / 16) and m["fpr_at_alpha"] == 0.25 and m["tpr_at_alpha"] == 0.75
     assert m["accuracy"] == pytest.approx(0.75)
 
