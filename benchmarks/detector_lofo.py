@@ -30,7 +30,9 @@ from detectors.train import DetectorTrainConfig, train_detector  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.plots import pyplot, save_figure  # noqa: E402
 
-GROUPS = {"unet": ["ddpm", "sd1", "sd2"], "transformer": ["dit", "sd3", "sd3-reflow"]}
+# ddpm is pinned to the 100-step ancestral sampler its committed results were made with (its default
+# was that sampler until it became DPM-Solver++ 100); the others use their defaults
+GROUPS = {"unet": ["ddpm@ddpm:100", "sd1", "sd2"], "transformer": ["dit", "sd3", "sd3-reflow"]}
 
 
 def fingerprints(out: Path, cache: Path, n: int) -> None:
@@ -45,16 +47,16 @@ def fingerprints(out: Path, cache: Path, n: int) -> None:
     axes[1, 0].plot(ref_prof, color="black")
     axes[1, 0].set_title("radial profile", fontsize=8)
     for j, name in enumerate(names, start=1):
-        x, _ = generated_images(GeneratedSpec(name, seed=1), n, cache)
+        x, _ = generated_images(GeneratedSpec.parse(name, seed=1), n, cache)
         spec, prof = (t.mean(0)[0] for t in spectral_features(x.float() / 255))
         diff = spec - ref
         lim = float(diff.abs().max())
         axes[0, j].imshow(diff, cmap="coolwarm", vmin=-lim, vmax=lim)
-        axes[0, j].set_title(f"{name} - real (±{lim:.2f})", fontsize=8)
-        axes[1, 0].plot(prof, lw=0.8, label=name)
+        axes[0, j].set_title(f"{name.split('@')[0]} - real (±{lim:.2f})", fontsize=8)
+        axes[1, 0].plot(prof, lw=0.8, label=name.split("@")[0])
         axes[1, j].plot(prof - ref_prof)
         axes[1, j].axhline(0, color="gray", lw=0.5)
-        axes[1, j].set_title(f"{name}: profile - real", fontsize=8)
+        axes[1, j].set_title(f"{name.split('@')[0]}: profile - real", fontsize=8)
     axes[1, 0].legend(fontsize=5)
     for ax in axes[0]:
         ax.set_xticks([])
@@ -103,7 +105,7 @@ def main() -> None:
                 tag = f"train-{train_group}-{branches}{'' if augmented else '-noaug'}"
                 model, _ = train_detector(cfg, cache, out / "models" / tag, progress=True)
                 for group, role in ((held, "held out"), (train_group, "seen")):
-                    specs = [GeneratedSpec(g, seed=1) for g in GROUPS[group]]
+                    specs = [GeneratedSpec.parse(g, seed=1) for g in GROUPS[group]]
                     table = evaluate_detector(model, specs, args.n_eval, cache,
                                               perturbations if role == "held out" else ["none"])
                     table.insert(0, "role", role)
@@ -113,7 +115,7 @@ def main() -> None:
                     rows.append(table)
                 if augmented:
                     real, _ = load_fashion_mnist("test")
-                    fake = torch.cat([generated_images(GeneratedSpec(g, seed=1), args.n_eval, cache)[0] for g in GROUPS[held]])
+                    fake = torch.cat([generated_images(GeneratedSpec.parse(g, seed=1), args.n_eval, cache)[0] for g in GROUPS[held]])
                     x = torch.cat([real[: len(fake)], fake]).float() / 255
                     y = np.r_[np.zeros(len(fake)), np.ones(len(fake))]
                     fpr, tpr, _ = roc_curve(y, model.predict_proba(x).numpy())

@@ -1,16 +1,15 @@
 """Checks behind the README's reading of the quality table: is the judge itself balanced, what is the
 real-data FID floor, and does ddpm's class imbalance depend on the sampler?
 
-    python benchmarks/judge_checks.py [--ddpm] [--n 1000] [--out benchmarks/results]
+    python benchmarks/judge_checks.py [--ddpm-runs SAMPLER:STEPS:SEED,...] [--n 1000] [--out benchmarks/results]
 
 Writes OUT/judge_checks.md:
 1. the bundled judge's class histogram on the 10,000 Fashion-MNIST test images and on three seeded
    1,000-image subsets, each with a chi-square test against uniform;
 2. the Fréchet distance between the shipped test and train statistics (fashion feature space);
-3. with ``--ddpm`` (about 10 min on 2 idle cores): the judged class histogram of n ddpm samples
-   (seed 0) for its default sampler and for DDIM 50 steps, each with x0 clipping on and off;
-4. with ``--ddpm-full SEEDS`` (about 1 h per seed on one thread): the same for DDPM's original
-   1,000-step ancestral sampler, once per seed (e.g. ``--ddpm-full 0,1``).
+3. with ``--ddpm-runs``: the judged class histogram of n ddpm samples per SAMPLER:STEPS:SEED entry
+   (e.g. ``dpm++2m:100:0,dpm++2m:100:1,ddpm:100:0,ddpm:1000:0``; about 7 min per 100 steps on one
+   thread), and the histogram pooled over the seeds of each sampler setting.
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ def histogram_line(label: str, judged: torch.Tensor) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ddpm", action="store_true", help="also sample ddpm under four sampler settings")
-    ap.add_argument("--ddpm-full", default="", help="comma list of seeds for ddpm's 1,000-step ancestral sampler")
+    ap.add_argument("--ddpm-runs", default="", help="comma list of SAMPLER:STEPS:SEED settings for ddpm samples")
     ap.add_argument("--n", type=int, default=1000, help="ddpm samples per setting")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
@@ -62,19 +60,23 @@ def main() -> None:
     train_stats = load_stats_npz(shipped_stats_path("fashion-mnist:train", "fashion"))
     floor = frechet_distance(*test_stats, *train_stats)
 
-    samples = []
-    g = load_generator("ddpm") if args.ddpm or args.ddpm_full else None
-    for sampler, steps in ((g.defaults.sampler, g.defaults.steps), ("ddim", 50)) if args.ddpm else ():
-        for clip in (True, False):
-            x = g.sample(args.n, sampler=sampler, steps=steps, seed=0, clip_x0=clip, progress=True)
-            samples.append(histogram_line(f"ddpm, {sampler} {steps} steps, clip_x0={clip}", judge.predict(x)))
-    for seed in (int(s) for s in args.ddpm_full.split(",") if s.strip()):
-        x = g.sample(args.n, sampler="ddpm", steps=1000, seed=seed, progress=True)
-        samples.append(histogram_line(f"ddpm, ddpm 1000 steps, seed {seed}", judge.predict(x)))
+    samples, pooled = [], {}
+    g = load_generator("ddpm") if args.ddpm_runs else None
+    for item in (r.strip() for r in args.ddpm_runs.split(",") if r.strip()):
+        sampler, steps, seed = item.split(":")
+        x = g.sample(args.n, sampler=sampler, steps=int(steps), seed=int(seed), progress=True)
+        judged_x = judge.predict(x)
+        samples.append(histogram_line(f"ddpm, {sampler} {steps} steps, seed {seed}", judged_x))
+        pooled.setdefault(f"{sampler} {steps} steps", []).append((seed, judged_x))
+    for setting, runs in pooled.items():
+        if len(runs) > 1:
+            seeds = "+".join(s for s, _ in runs)
+            samples.append(histogram_line(f"ddpm, {setting}, seeds {seeds} pooled", torch.cat([j for _, j in runs])))
 
     text = "\n".join([
         "# Judge and ddpm class-balance checks", "",
-        "Command: `python benchmarks/judge_checks.py`. The bundled judge on real images, then on ddpm samples (seed 0).", "",
+        f"Command: `python benchmarks/judge_checks.py{' --ddpm-runs ' + args.ddpm_runs if args.ddpm_runs else ''}`. "
+        "The bundled judge on real images, then on ddpm samples.", "",
         *header, *real, *samples, "",
         f"Fréchet distance, shipped test statistics (10,000) against train (60,000), fashion features: {floor:.4f}", "",
     ])

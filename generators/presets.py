@@ -2,7 +2,7 @@
 
 | preset       | backbone | conditioning | output   | schedule              | default sampler        |
 |--------------|----------|--------------|----------|-----------------------|------------------------|
-| ddpm         | UNet     | none         | eps      | linear, T=1000        | ddpm, 100 steps        |
+| ddpm         | UNet     | none         | eps      | linear, T=1000        | dpm++2m, 100 steps     |
 | sd1          | UNet     | text + CFG   | eps      | scaled_linear, T=1000 | dpm++2m, 20 steps, w=3 |
 | sd2          | UNet     | text + CFG   | v        | scaled_linear, T=1000 | dpm++2m, 20 steps, w=3 |
 | dit          | DiT      | class + CFG  | eps      | linear, T=1000        | ddim, 50 steps, w=3    |
@@ -68,7 +68,7 @@ def build_presets(vocab: list[str] | tuple[str, ...] = ("<pad>", "<unk>", "<bos>
     tf_train = TrainConfig(steps=1600, batch_size=64, lr=5e-4, ema_decay=0.995)
     return {
         "ddpm": Preset("ddpm", "ddpm", _model("unet", "eps", linear, "none", _UNET), replace(unet_train, cond_dropout=0.0),
-                       SamplingDefaults("ddpm", 100, 1.0), "UNet, eps, unconditional (Ho et al. 2020)"),
+                       SamplingDefaults("dpm++2m", 100, 1.0), "UNet, eps, unconditional (Ho et al. 2020)"),
         "sd1": Preset("sd1", "sd1", _model("unet", "eps", scaled, "text", _UNET, vocab), unet_train,
                       SamplingDefaults("dpm++2m", 20, 3.0), "UNet + cross-attention, eps, text + CFG (SD 1.x)"),
         "sd2": Preset("sd2", "sd2", _model("unet", "v", scaled, "text", _UNET, vocab), unet_train,
