@@ -80,8 +80,16 @@ def test_learning_rate_schedules():
         TrainConfig(lr_schedule="step").lr_at(0)
 
 
-def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path):
+def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path, monkeypatch):
+    """The loop's clock is replaced by one that advances 0.02 s per reading, so the run (a 1 s budget)
+    stops after the same number of steps however loaded the machine is."""
+    from types import SimpleNamespace
+
+    import generators.training.loop as loop
     from generators.training.config import TrainConfig
+
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: 0.02 * next(ticks)))
 
     timed = TrainConfig(steps=10**6, lr=1e-3, warmup=10, lr_schedule="cosine", max_wall_s=100.0)
     assert timed.lr_at(500, elapsed_s=50.0) == pytest.approx(5e-4)  # half the budget: half the cosine
