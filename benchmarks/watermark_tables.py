@@ -6,14 +6,14 @@ Reads the robustness.csv files written by (the default test is the cosine matche
 ``-ncx2`` folders repeat a run with the paper's distance score, ``--test ncx2``, on the same cached
 recovered noise):
     diffeval watermark robustness -g sd3 -g sd2 --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-fpr
-    diffeval watermark robustness -g ddpm -g sd1 -g dit -g sd3-reflow --n 100 --attacks clean --out benchmarks/results/watermark/clean-all
+    diffeval watermark robustness -g ddpm -g sd1 -g dit -g sd3-reflow --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-all-1000
     diffeval watermark robustness -g sd3 --n 100 --attacks paper --baselines all --out benchmarks/results/watermark/paper-sd3
     diffeval watermark robustness -g sd3 --n 100 --attacks paper-scaled --baselines all --out benchmarks/results/watermark/paper-scaled-sd3
     diffeval watermark robustness -g sd2 --n 100 --attacks paper --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-sd2
     diffeval watermark robustness -g sd2 --n 100 --attacks paper-scaled --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-scaled-sd2
     diffeval watermark robustness -g sd3 --pattern rings --radius R --n 100 --attacks paper --out benchmarks/results/watermark/radius-R-sd3
     diffeval watermark robustness -g sd3 --radius 5 --inner-radius 2 --n 100 --attacks paper --out benchmarks/results/watermark/annulus-2-5-sd3
-    the same with --test ncx2 for clean-fpr, clean-all, paper-sd3, paper-scaled-sd3 and paper-sd2, --out ...-ncx2
+    the same with --test ncx2 for clean-fpr, clean-all-1000, paper-sd3, paper-scaled-sd3 and paper-sd2, --out ...-ncx2
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ PAPER_ORDER = ["clean", "rotation(75)", "jpeg(25)", "crop(0.75)", "blur(4)", "bl
 
 
 def clean_table(suffix: str = "") -> pd.DataFrame:
-    dirs = (f"clean-fpr{suffix}", f"clean-all{suffix}")
+    dirs = (f"clean-fpr{suffix}", f"clean-all-1000{suffix}")
     frames = [pd.read_csv(ROOT / d / "robustness.csv") for d in dirs if (ROOT / d / "robustness.csv").is_file()]
     df = pd.concat(frames, ignore_index=True)
     df = df[df["attack"] == "clean"]
