@@ -12,10 +12,10 @@ from .attacks import PRESETS, Attack, attacks_from, parse_attack
 from .detect import DetectSettings, detect_files, detect_images, recover_noise
 from .embed import EmbedSettings, generate
 from .keys import PATTERNS, WatermarkKey, load_key, make_key, save_key
-from .statistics import inject, key_cosine, key_distance, key_pvalue, key_score
+from .statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
 
 __all__ = [
     "PATTERNS", "PRESETS", "Attack", "DetectSettings", "EmbedSettings", "WatermarkKey", "attacks_from",
-    "detect_files", "detect_images", "generate", "inject", "key_cosine", "key_distance", "key_pvalue", "key_score", "load_key",
+    "detect_files", "detect_images", "generate", "inject", "key_cosine", "key_distance", "key_pvalue", "key_score", "key_test", "load_key",
     "make_key", "parse_attack", "recover_noise", "save_key",
 ]

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from generators import Generator
 
 from .keys import WatermarkKey
-from .statistics import key_distance, key_pvalue, key_score
+from .statistics import key_distance, key_test
 
 DETECT_COLUMNS = ["image", "key", "score", "distance", "p_value", "p_adjusted", "detected", "error"]
 
@@ -62,8 +62,9 @@ def score_noise(noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: Det
     if not keys:
         raise ValueError("give at least one key")
     dist = torch.stack([key_distance(noise, k) for k in keys], dim=1).numpy()
-    score = torch.stack([key_score(noise, k, settings.test) for k in keys], dim=1).numpy()
-    pval = torch.stack([key_pvalue(noise, k, settings.sigma, settings.test) for k in keys], dim=1).numpy()
+    tested = [key_test(noise, k, settings.sigma, settings.test) for k in keys]
+    score = torch.stack([t[0] for t in tested], dim=1).numpy()
+    pval = torch.stack([t[1] for t in tested], dim=1).numpy()
     best = np.lexsort((-score.T, pval.T), axis=0)[0] if len(keys) > 1 else np.zeros(len(noise), dtype=int)
     rows = np.arange(len(noise))
     p = pval[rows, best]

@@ -28,7 +28,7 @@ from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
 from .keys import make_key
-from .statistics import key_pvalue, key_score
+from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr",
@@ -172,18 +172,17 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                 timing[p] = float(seconds) if seconds is not None else np.nan
                 bar.update(1)
             for p, key in keys.items():
-                test, sigma = cfg.detect.test, cfg.detect.sigma
-                nd, pd_ = key_score(recovered[None], key, test).numpy(), key_pvalue(recovered[None], key, sigma, test).numpy()
-                md, mp = key_score(recovered[p], key, test).numpy(), key_pvalue(recovered[p], key, sigma, test).numpy()
+                ns, nps = (t.numpy() for t in key_test(recovered[None], key, cfg.detect.sigma, cfg.detect.test))
+                ms, mps = (t.numpy() for t in key_test(recovered[p], key, cfg.detect.sigma, cfg.detect.test))
                 row = {"generator": g.info.name, "pattern": p, "attack": attack.name, "kind": attack.kind,
                        "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
-                       **detection_metrics(nd, md, pd_, mp, cfg.detect.alpha), "alpha": cfg.detect.alpha,
-                       "n_marked": len(md), "n_unmarked": len(nd),
+                       **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha), "alpha": cfg.detect.alpha,
+                       "n_marked": len(ms), "n_unmarked": len(ns),
                        "detect_s_per_image": timing[p]}
                 rows.append(row)
-                for marked, dist, pv in ((False, nd, pd_), (True, md, mp)):
+                for marked, score, pv in ((False, ns, nps), (True, ms, mps)):
                     scores.append(pd.DataFrame({"generator": g.info.name, "pattern": p, "attack": attack.name,
-                                                "marked": marked, "index": np.arange(len(dist)), "score": dist, "p_value": pv}))
+                                                "marked": marked, "index": np.arange(len(score)), "score": score, "p_value": pv}))
         bar.close()
         for method in cfg.baselines:
             b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)

@@ -88,10 +88,7 @@ def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test
     """
     key.check_shape(tuple(noise.shape[1:]))
     if test == "cosine":
-        df = coordinates(key.values, key.mask).numel()
-        cos = key_cosine(noise, key)
-        p = stats.beta.sf(((1 + cos) / 2).numpy(), (df - 1) / 2, (df - 1) / 2)
-        return torch.from_numpy(np.asarray(p, dtype=np.float64))
+        return _cosine_pvalue(key_cosine(noise, key), key)
     if test != "ncx2":
         raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     f = spectrum(noise[:, list(key.channels)])
@@ -103,3 +100,19 @@ def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test
     nc = ((k**2).sum() / s**2).expand(y.shape[0]).numpy()
     p = np.where(nc > 0, stats.ncx2.cdf(eta, df, np.maximum(nc, 1e-300)), stats.chi2.cdf(eta, df))
     return torch.from_numpy(np.asarray(p, dtype=np.float64))
+
+
+def _cosine_pvalue(cos: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
+    """P(cos' >= cos) under an isotropic null on the key's M coordinates: (1 + cos') / 2 ~ Beta((M-1)/2, (M-1)/2)."""
+    df = coordinates(key.values, key.mask).numel()
+    p = stats.beta.sf(((1 + cos) / 2).numpy(), (df - 1) / 2, (df - 1) / 2)
+    return torch.from_numpy(np.asarray(p, dtype=np.float64))
+
+
+def key_test(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test: str = "cosine") -> tuple[torch.Tensor, torch.Tensor]:
+    """(score, p_value), both (N,) float64: ``key_score`` and ``key_pvalue`` of one test, with the
+    cosine computed once when the test is "cosine"."""
+    if test == "cosine":
+        cos = key_cosine(noise, key)
+        return cos, _cosine_pvalue(cos, key)
+    return key_score(noise, key, test), key_pvalue(noise, key, sigma, test)

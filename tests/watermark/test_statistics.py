@@ -9,7 +9,7 @@ from scipy import stats
 from watermark.keys import make_key
 from sklearn.metrics import roc_auc_score
 
-from watermark.statistics import inject, key_cosine, key_distance, key_pvalue, key_score
+from watermark.statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
 
 SHAPE = (1, 28, 28)
 
@@ -74,3 +74,11 @@ def test_matched_filter_beats_the_distance_on_a_weakened_key():
     y = [0] * 400 + [1] * 400
     auc = {t: roc_auc_score(y, torch.cat([key_score(z0, key, t), key_score(weak, key, t)]).numpy()) for t in ("cosine", "ncx2")}
     assert auc["cosine"] > auc["ncx2"] + 0.1, auc
+
+
+@pytest.mark.parametrize("test", ["cosine", "ncx2"])
+def test_key_test_is_key_score_and_key_pvalue_together(test):
+    key = make_key(SHAPE, "rings", 4, seed=3)
+    z = inject(torch.randn(50, *SHAPE, generator=torch.Generator().manual_seed(12)), key) + torch.randn(50, *SHAPE)
+    score, p = key_test(z, key, "outside", test)
+    assert torch.equal(score, key_score(z, key, test)) and torch.equal(p, key_pvalue(z, key, "outside", test))
