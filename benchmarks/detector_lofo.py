@@ -46,17 +46,17 @@ def fingerprints(out: Path, cache: Path, n: int) -> None:
     axes[0, 0].set_title("real: mean log|F|", fontsize=8)
     axes[1, 0].plot(ref_prof, color="black")
     axes[1, 0].set_title("radial profile", fontsize=8)
-    for j, name in enumerate(names, start=1):
-        x, _ = generated_images(GeneratedSpec.parse(name, seed=1), n, cache)
+    for j, source in enumerate((GeneratedSpec.parse(item, seed=1) for item in names), start=1):
+        x, _ = generated_images(source, n, cache)
         spec, prof = (t.mean(0)[0] for t in spectral_features(x.float() / 255))
         diff = spec - ref
         lim = float(diff.abs().max())
         axes[0, j].imshow(diff, cmap="coolwarm", vmin=-lim, vmax=lim)
-        axes[0, j].set_title(f"{name.split('@')[0]} - real (±{lim:.2f})", fontsize=8)
-        axes[1, 0].plot(prof, lw=0.8, label=name.split("@")[0])
+        axes[0, j].set_title(f"{source.generator} - real (±{lim:.2f})", fontsize=8)
+        axes[1, 0].plot(prof, lw=0.8, label=source.generator)
         axes[1, j].plot(prof - ref_prof)
         axes[1, j].axhline(0, color="gray", lw=0.5)
-        axes[1, j].set_title(f"{name.split('@')[0]}: profile - real", fontsize=8)
+        axes[1, j].set_title(f"{source.generator}: profile - real", fontsize=8)
     axes[1, 0].legend(fontsize=5)
     for ax in axes[0]:
         ax.set_xticks([])
