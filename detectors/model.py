@@ -1,9 +1,11 @@
 """The detector: a pixel branch (torchvision ResNet adapted to small images), a frequency branch (a
-small CNN on the log-magnitude spectrum plus an MLP on its radial profile), and a fusion head that
-outputs one logit: P(generated) = sigmoid(logit).
+small CNN on the global log-magnitude spectrum, an MLP on its radial profile and a small CNN on the local
+4x4 block-DCT log spectrum), and a fusion head that outputs one logit: P(generated) = sigmoid(logit).
 
-``branches`` selects the ablation: "pixel", "frequency" or "both". Checkpoints are a directory with
-``config.json`` and ``model.safetensors`` (pickles are refused unless trusted, as for generators).
+``branches`` selects the ablation: "pixel", "frequency" or "both"; ``local_block=0`` drops the local
+spectrum. Checkpoints are a directory with ``config.json`` (version 2; version 1, from before the local
+spectrum, loads with ``local_block=0``) and ``model.safetensors`` (pickles are refused unless trusted, as
+for generators).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 
 from generators.checkpoints import atomic_output, atomic_write_text
 
-from .spectrum import spectral_features
+from .spectrum import local_log_spectrum, spectral_features
 
 FORMAT = "diffeval-detector"
 BRANCHES = ("pixel", "frequency", "both")
@@ -30,7 +32,9 @@ class DetectorConfig:
     """image_size, channels: input shape; resnet: torchvision name (resnet18/34/50); pretrained: optional
     weight file for the ResNet (ImageNet-style state dict; conv1/fc are replaced, so only the rest loads);
     stem_stride: the ResNet's first convolution's stride (1 keeps 28x28 feature maps in the first stage;
-    2 is about 4x cheaper on a CPU); spec_channels: width of the spectrum CNN; hidden: fusion MLP width."""
+    2 is about 4x cheaper on a CPU); local_block: block size of the frequency branch's local (block-DCT) log
+    spectrum, 0 for none (image_size must be a multiple); spec_channels: width of the spectrum CNNs; hidden: fusion
+    MLP width."""
 
     branches: str = "both"
     image_size: int = 28
@@ -38,6 +42,7 @@ class DetectorConfig:
     resnet: str = "resnet18"
     pretrained: str | None = None
     stem_stride: int = 1
+    local_block: int = 4
     spec_channels: int = 32
     hidden: int = 128
     extra: dict = field(default_factory=dict)
@@ -45,6 +50,8 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.branches not in BRANCHES:
             raise ValueError(f"branches must be one of {', '.join(BRANCHES)}, got {self.branches!r}")
+        if self.local_block < 0 or (self.local_block and self.image_size % self.local_block):
+            raise ValueError(f"local_block must be 0 or divide image_size {self.image_size}, got {self.local_block}")
 
 
 def small_image_resnet(name: str, channels: int, pretrained: str | None = None, stem_stride: int = 1) -> tuple[nn.Module, int]:
@@ -66,9 +73,11 @@ def small_image_resnet(name: str, channels: int, pretrained: str | None = None, 
 
 
 class FrequencyBranch(nn.Module):
-    """log spectrum (N, C, H, W) -> CNN features; radial profile (N, C, R) -> MLP features; concatenated."""
+    """Three spectral views, each to features, concatenated:
+    global log spectrum (N, C, H, W) -> CNN; its radial profile (N, C, R) -> MLP; and, when
+    ``local_block`` > 0, the local (block-DCT) log spectrum (N, C * b^2, H / b, W / b) -> CNN."""
 
-    def __init__(self, channels: int, image_size: int, width: int) -> None:
+    def __init__(self, channels: int, image_size: int, width: int, local_block: int = 0) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(channels)  # spectra have large, position-dependent offsets
         self.cnn = nn.Sequential(
@@ -79,9 +88,21 @@ class FrequencyBranch(nn.Module):
         rings = image_size // 2 + 1
         self.profile = nn.Sequential(nn.BatchNorm1d(channels * rings), nn.Linear(channels * rings, width), nn.ReLU())
         self.dim = 3 * width
+        self.local_block = local_block
+        if local_block:
+            k = channels * local_block ** 2
+            self.local = nn.Sequential(  # a 1x1 layer reads each block's own spectrum, then 3x3 layers mix blocks
+                nn.BatchNorm2d(k), nn.Conv2d(k, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.dim += 2 * width
 
-    def forward(self, spectrum: torch.Tensor, profile: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.cnn(self.norm(spectrum)), self.profile(profile.flatten(1))], dim=1)
+    def forward(self, spectrum: torch.Tensor, profile: torch.Tensor, local: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [self.cnn(self.norm(spectrum)), self.profile(profile.flatten(1))]
+        if self.local_block:
+            parts.append(self.local(local))
+        return torch.cat(parts, dim=1)
 
 
 class Detector(nn.Module):
@@ -95,7 +116,8 @@ class Detector(nn.Module):
             self.pixel, pdim = small_image_resnet(config.resnet, config.channels, config.pretrained, config.stem_stride)
             dim += pdim
         if config.branches in ("frequency", "both"):
-            self.frequency = FrequencyBranch(config.channels, config.image_size, config.spec_channels)
+            self.frequency = FrequencyBranch(config.channels, config.image_size, config.spec_channels,
+                                             config.local_block)
             dim += self.frequency.dim
         self.head = nn.Sequential(nn.Linear(dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 1))
 
@@ -103,12 +125,13 @@ class Detector(nn.Module):
         c = self.config
         if images.shape[1:] != (c.channels, c.image_size, c.image_size):
             raise ValueError(f"detector takes ({c.channels}, {c.image_size}, {c.image_size}) images, got {tuple(images.shape[1:])}")
-        parts = []
+        parts: list[torch.Tensor] = []
         if hasattr(self, "pixel"):
             parts.append(self.pixel(images * 2 - 1))
         if hasattr(self, "frequency"):
             spec, prof = spectral_features(images)
-            parts.append(self.frequency(spec.to(images.device), prof.to(images.device)))
+            local = local_log_spectrum(images, c.local_block).to(images.device) if c.local_block else None
+            parts.append(self.frequency(spec.to(images.device), prof.to(images.device), local))
         return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
     @torch.no_grad()
@@ -130,7 +153,7 @@ def save_detector(model: Detector, directory: str | Path, info: dict | None = No
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_output(out / "model.safetensors") as tmp:
         save_file(state, str(tmp))
-    atomic_write_text(out / "config.json", json.dumps({"format": FORMAT, "version": 1, "model": asdict(model.config),
+    atomic_write_text(out / "config.json", json.dumps({"format": FORMAT, "version": 2, "model": asdict(model.config),
                                                        "info": info or {}}, indent=1))
     return out
 
@@ -146,6 +169,7 @@ def load_detector(directory: str | Path, device: str | torch.device = "cpu", tru
         raise ValueError(f"{cfg_path} is not a diffeval detector config (format {raw.get('format')!r})")
     model_cfg = dict(raw["model"])
     model_cfg["pretrained"] = None  # the saved weights already hold whatever was pretrained
+    model_cfg.setdefault("local_block", 0)  # version 1 detectors had no local spectrum
     model = Detector(DetectorConfig(**model_cfg))
     weights = d / "model.safetensors"
     if weights.is_file():

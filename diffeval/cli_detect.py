@@ -26,14 +26,16 @@ def detect() -> None:
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--stem-stride", type=int, default=1, show_default=True, help="ResNet stem stride (2: about 4x cheaper).")
 @click.option("--pretrained", default=None, help="Optional ResNet weight file (conv1/fc are replaced).")
+@click.option("--local-block", type=int, default=4, show_default=True,
+              help="Block size of the frequency branch's local (block-DCT) log spectrum; 0 leaves it out.")
 @click.option("--no-augment", is_flag=True, help="Train without blur/JPEG/resize augmentation.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache", "cache_dir", default="detector_cache", show_default=True,
               help="Where generated images are cached (with manifest.json).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr, stem_stride, pretrained, no_augment,
-              seed, cache_dir, device, out_dir) -> None:
+def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr, stem_stride, pretrained, local_block,
+              no_augment, seed, cache_dir, device, out_dir) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
     from detectors.model import DetectorConfig
     from detectors.perturb import AugmentConfig
@@ -42,7 +44,8 @@ def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr
     aug = AugmentConfig(0, 0, 0, 0, 0, 0) if no_augment else AugmentConfig()
     cfg = DetectorTrainConfig([g.strip() for g in train_generators.split(",") if g.strip()], n_per_generator, steps,
                               batch_size, lr, seed=seed, augment=aug,
-                              detector=DetectorConfig(branches=branches, stem_stride=stem_stride, pretrained=pretrained))
+                              detector=DetectorConfig(branches=branches, stem_stride=stem_stride, pretrained=pretrained,
+                                                       local_block=local_block))
     _, log = train_detector(cfg, cache_dir, out_dir, device)
     val = json.loads((Path(out_dir) / "config.json").read_text())["info"]["validation"]
     click.echo(f"final loss {log['loss'].iloc[-1]:.4f}; validation " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from detectors.model import Detector, DetectorConfig, load_detector, save_detector
-from detectors.spectrum import log_spectrum, radial_profile, ring_index, spectral_features
+from detectors.spectrum import (block_dct, dct_matrix, local_log_spectrum, log_spectrum, radial_profile, ring_index,
+                                spectral_features)
 
 
 def _cosine(h: int, w: int, u: int, v: int, amp: float = 1.0) -> torch.Tensor:
@@ -46,6 +46,40 @@ def test_radial_profile_is_the_ring_mean_and_peaks_at_the_artefact_radius():
     assert int(diff[0, 0].argmax()) == 7
     spec_f, prof_f = spectral_features(torch.rand(4, 1, 28, 28))
     assert spec_f.shape == (4, 1, 28, 28) and prof_f.shape == (4, 1, 15)
+
+
+def test_block_dct_is_orthonormal_and_exact_on_a_tiled_basis_pattern():
+    d = dct_matrix(4)
+    assert torch.allclose(d @ d.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
+    assert d[0, 0].item() == pytest.approx(0.5) and d[1, 0].item() == pytest.approx(math.sqrt(0.5) * math.cos(math.pi / 8))
+    # every 4x4 block holds 0.3 * (basis (1, 2)) plus its own flat level: exactly two coefficients per block
+    basis = torch.outer(d[1], d[2])
+    levels = torch.rand(2, 3, 7, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    img = 0.3 * basis.repeat(7, 7)[None, None].expand(2, 3, 28, 28) + levels.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    coef = block_dct(img)
+    assert coef.shape == (2, 3 * 16, 7, 7)
+    c = coef.reshape(2, 3, 16, 7, 7)
+    assert torch.allclose(c[:, :, 1 * 4 + 2], torch.full((2, 3, 7, 7), 0.3, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(c[:, :, 0], 4 * levels, atol=1e-12)  # DC of an orthonormal 4x4 DCT = 4 x block mean
+    others = [k for k in range(16) if k not in (0, 6)]
+    assert c[:, :, others].abs().max() < 1e-12
+    # Parseval per block, on random images
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    blocks = x.reshape(3, 1, 7, 4, 7, 4).pow(2).sum((3, 5))
+    assert torch.allclose(block_dct(x).pow(2).sum(1, keepdim=True), blocks, atol=1e-12)
+    with pytest.raises(ValueError, match="multiple"):
+        block_dct(torch.zeros(1, 1, 30, 30))
+
+
+def test_local_log_spectrum_tells_an_exactly_flat_background_from_one_level_noise():
+    """A black block gives log(eps) in all 16 coefficients; +-1 level of noise lifts every AC coefficient."""
+    black = torch.zeros(1, 1, 28, 28)
+    noisy = (torch.randint(0, 2, (1, 1, 28, 28), generator=torch.Generator().manual_seed(0)) / 255.0)
+    lb, ln = local_log_spectrum(black), local_log_spectrum(noisy)
+    assert lb.shape == (1, 16, 7, 7)
+    assert torch.allclose(lb, torch.full_like(lb, math.log(1e-3)))
+    assert (ln.mean((2, 3)) > math.log(1e-3) + 0.5).all()
+    assert (ln[:, 1:] > math.log(1e-3)).float().mean() > 0.9  # nearly every AC coefficient of every block
 
 
 def _planted(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,5 +129,25 @@ def test_save_load_gives_identical_predictions_and_refuses_pickles(tmp_path):
     assert torch.equal(before, load_detector(tmp_path / "det", trust_pickle=True).predict_proba(x))
     with pytest.raises(ValueError, match="branches"):
         DetectorConfig(branches="spectrum")
+    with pytest.raises(ValueError, match="local_block"):
+        DetectorConfig(local_block=5)
     with pytest.raises(ValueError, match="detector takes"):
         model(torch.rand(2, 1, 32, 32))
+
+
+def test_version_1_detectors_without_a_local_spectrum_still_load(tmp_path):
+    """Detectors saved before the local spectrum existed (config version 1, no local_block) load as local_block=0."""
+    import json
+
+    torch.manual_seed(0)
+    model = Detector(DetectorConfig(branches="frequency", local_block=0, spec_channels=8, hidden=16)).eval()
+    x, _ = _planted(8, 3)
+    save_detector(model, tmp_path / "old")
+    cfg_path = tmp_path / "old" / "config.json"
+    raw = json.loads(cfg_path.read_text())
+    raw["version"] = 1
+    del raw["model"]["local_block"]
+    cfg_path.write_text(json.dumps(raw))
+    loaded = load_detector(tmp_path / "old")
+    assert loaded.config.local_block == 0
+    assert torch.equal(model.predict_proba(x), loaded.predict_proba(x))
