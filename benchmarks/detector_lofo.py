@@ -31,7 +31,7 @@ from detectors.evaluate import evaluate_detector  # noqa: E402
 from detectors.model import DetectorConfig, load_detector  # noqa: E402
 from detectors.perturb import AugmentConfig  # noqa: E402
 from detectors.spectrum import local_log_spectrum, spectral_features  # noqa: E402
-from detectors.train import DetectorTrainConfig, train_detector  # noqa: E402
+from detectors.train import DetectorTrainConfig, train_detector, training_sets  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.plots import pyplot, save_figure  # noqa: E402
 
@@ -124,12 +124,17 @@ def roc_plot(out: Path, curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
 
 
 def trained(cfg: DetectorTrainConfig, cache: Path, directory: Path):
-    """The detector in ``directory`` if it was trained with exactly ``cfg`` (a rerun resumes), else train it there."""
+    """The detector in ``directory`` if it was trained with exactly ``cfg`` on the same generator weights (their
+    fingerprints), so a rerun resumes; otherwise train it there."""
+    sets = training_sets(cfg, cache)
     saved = directory / "config.json"
-    if saved.is_file() and json.loads(saved.read_text())["info"].get("train_config") == json.loads(json.dumps(asdict(cfg))):
-        print(f"reusing {directory}")
-        return load_detector(directory)
-    return train_detector(cfg, cache, directory, progress=True)[0]
+    if saved.is_file():
+        info = json.loads(saved.read_text())["info"]
+        same_weights = [e["fingerprint"] for e in info.get("generated", [])] == [e["fingerprint"] for e in sets[2]]
+        if same_weights and info.get("train_config") == json.loads(json.dumps(asdict(cfg))):
+            print(f"reusing {directory}")
+            return load_detector(directory)
+    return train_detector(cfg, cache, directory, progress=True, sets=sets)[0]
 
 
 def write_report(table: pd.DataFrame, out: Path, args: argparse.Namespace, perturbations: list[str]) -> str:
