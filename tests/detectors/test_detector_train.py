@@ -93,6 +93,9 @@ def test_detect_cli_train_eval_predict(tmp_path):
     assert rows.error.isna().iloc[0] and rows.error.iloc[1].startswith("UnidentifiedImageError")
     bad = runner.invoke(main, ["detect", "eval", "--detector", str(tmp_path), "--n", "2"])
     assert bad.exit_code != 0 and "config.json" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(main, ["detect", "train", "--local-block", "5", "--out", str(tmp_path / "never")])
+    assert bad.exit_code != 0 and "local_block" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "never").exists()
 
 
 def test_real_and_generated_images_reach_the_detector_on_the_same_scale(tmp_path, monkeypatch):
