@@ -5,8 +5,10 @@ Folds: the UNet generators (ddpm, sd1, sd2) against the transformer ones (dit, s
 on one group, test on the other (held out) and on the trained group's fresh samples (seen). Every
 generator uses its default sampler; the held-out group is also tested with one other sampler each
 (EXTRA_SAMPLERS). Every detector is also evaluated under the perturbations. Ablations: pixel only,
-frequency only, both (with and without augmentation), and frequency only without the local (block-DCT)
-spectrum ("frequency-global"). Results go to benchmarks/results/detector/.
+frequency only, both (with and without augmentation); frequency only without the local (block-DCT)
+spectrum ("frequency-global"); frequency only trained with dark levels zeroed in half the images
+("frequency-darkaug"; the dark8 perturbation zeroes levels below 8 at test time). Results go to
+benchmarks/results/detector/.
 
     python benchmarks/detector_lofo.py [--n-train 1000] [--n-eval 500] [--steps 1500]
 """
@@ -31,7 +33,7 @@ from detectors.evaluate import evaluate_detector  # noqa: E402
 from detectors.model import DetectorConfig, load_detector  # noqa: E402
 from detectors.perturb import AugmentConfig  # noqa: E402
 from detectors.spectrum import local_log_spectrum, spectral_features  # noqa: E402
-from detectors.train import DetectorTrainConfig, train_detector, training_sets  # noqa: E402
+from detectors.train import DetectorTrainConfig, train_config_from_dict, train_detector, training_sets  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.plots import pyplot, save_figure  # noqa: E402
 
@@ -39,9 +41,11 @@ GROUPS = {"unet": ["ddpm", "sd1", "sd2"], "transformer": ["dit", "sd3", "sd3-ref
 # other samplers of a held-out group, tested but never trained on (ancestral sampling: the ddpm preset's
 # default until it became DPM-Solver++ 100; dit's DDIM replaced by ancestral)
 EXTRA_SAMPLERS = {"unet": ["ddpm@ddpm:100"], "transformer": ["dit@ddpm:100"]}
-# (name, branches, augmented, local_block)
-VARIANTS = [("pixel", "pixel", True, 4), ("frequency", "frequency", True, 4), ("both", "both", True, 4),
-            ("both", "both", False, 4), ("frequency-global", "frequency", True, 0)]
+# (name, branches, augmentation: standard / none / standard plus dark-level zeroing, local_block)
+VARIANTS = [("pixel", "pixel", "standard", 4), ("frequency", "frequency", "standard", 4), ("both", "both", "standard", 4),
+            ("both", "both", "none", 4), ("frequency-global", "frequency", "standard", 0),
+            ("frequency-darkaug", "frequency", "dark", 4)]
+AUGMENTATIONS = {"standard": AugmentConfig(), "none": AugmentConfig(0, 0, 0, 0, 0, 0), "dark": AugmentConfig(dark_p=0.5)}
 
 
 def fingerprints(out: Path, cache: Path, n: int) -> None:
@@ -124,14 +128,14 @@ def roc_plot(out: Path, curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
 
 
 def trained(cfg: DetectorTrainConfig, cache: Path, directory: Path):
-    """The detector in ``directory`` if it was trained with exactly ``cfg`` on the same generator weights (their
-    fingerprints), so a rerun resumes; otherwise train it there."""
+    """The detector in ``directory`` if it was trained with ``cfg`` (fields it predates at their defaults) on the
+    same generator weights (their fingerprints), so a rerun resumes; otherwise train it there."""
     sets = training_sets(cfg, cache)
     saved = directory / "config.json"
     if saved.is_file():
         info = json.loads(saved.read_text())["info"]
         same_weights = [e["fingerprint"] for e in info.get("generated", [])] == [e["fingerprint"] for e in sets[2]]
-        if same_weights and info.get("train_config") == json.loads(json.dumps(asdict(cfg))):
+        if same_weights and "train_config" in info and asdict(train_config_from_dict(info["train_config"])) == asdict(cfg):
             print(f"reusing {directory}")
             return load_detector(directory)
     return train_detector(cfg, cache, directory, progress=True, sets=sets)[0]
@@ -188,7 +192,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(dict.fromkeys(v[0] for v in VARIANTS)),
                         help="which of pixel, frequency, both, frequency-global to train")
     parser.add_argument("--seeds", default="0", help="training seeds, comma list (each trains every variant)")
-    parser.add_argument("--perturbations", default="none,jpeg95,jpeg75,jpeg50,blur1,blur2,resize0.5")
+    parser.add_argument("--perturbations", default="none,jpeg95,jpeg75,jpeg50,blur1,blur2,resize0.5,dark8",
+                        help="dark8 (levels below 8 set to 0) tests the black-background cue")
     parser.add_argument("--fingerprints-only", action="store_true",
                         help="only the spectral-fingerprint plot and the dark-pixel table (no training)")
     parser.add_argument("--report-only", action="store_true",
@@ -213,9 +218,10 @@ def main() -> None:
     seeds = [int(x) for x in str(args.seeds).split(",")]
     for seed in seeds:
         for held, train_group in (("transformer", "unet"), ("unet", "transformer")):
-            for name, branches, augmented, local_block in (v for v in VARIANTS if v[0] in chosen):
+            for name, branches, augmentation, local_block in (v for v in VARIANTS if v[0] in chosen):
+                augmented = augmentation != "none"
                 cfg = DetectorTrainConfig(GROUPS[train_group], args.n_train, args.steps, seed=seed,
-                                          augment=AugmentConfig() if augmented else AugmentConfig(0, 0, 0, 0, 0, 0),
+                                          augment=AUGMENTATIONS[augmentation],
                                           detector=DetectorConfig(branches=branches, stem_stride=args.stem_stride,
                                                                   local_block=local_block))
                 tag = f"train-{train_group}-{name}{'' if augmented else '-noaug'}{f'-seed{seed}' if seed else ''}"

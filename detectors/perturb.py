@@ -1,6 +1,7 @@
 """Image perturbations for the detector: training augmentation (Wang et al. 2020: blur and JPEG, plus
 resizing) and the fixed evaluation perturbations (JPEG quality 95/75/50, blur sigma 1/2,
-downscale-upscale). JPEG and blur are the watermark suite's (``watermark.attacks``), so both modules
+downscale-upscale), plus ``darkK``: every pixel below 8-bit level K set to 0, which erases a generator's
+low-amplitude background noise (an evasion the local spectrum is sensitive to; not in the defaults). JPEG and blur are the watermark suite's (``watermark.attacks``), so both modules
 degrade images the same way.
 
 Images are float (N, C, H, W) in [0, 1]; every output is rounded to 8-bit levels and stays in [0, 1].
@@ -28,8 +29,14 @@ def down_up(x: torch.Tensor, factor: float) -> torch.Tensor:
     return _levels(F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1))
 
 
+def zero_dark(x: torch.Tensor, level: int) -> torch.Tensor:
+    """Pixels below 8-bit ``level`` (after rounding to 8 bits) set to exactly 0; the rest unchanged."""
+    y = _levels(x)
+    return torch.where(y * 255 < level - 0.5, torch.zeros_like(y), y)
+
+
 def perturb(x: torch.Tensor, name: str) -> torch.Tensor:
-    """One of EVAL_PERTURBATIONS applied to every image."""
+    """One of EVAL_PERTURBATIONS, or ``darkK`` (levels below K set to 0), applied to every image."""
     if name == "none":
         return _levels(x)
     if name.startswith("jpeg"):
@@ -38,14 +45,18 @@ def perturb(x: torch.Tensor, name: str) -> torch.Tensor:
         return blur(x, float(name[4:]))
     if name.startswith("resize"):
         return down_up(x, float(name[6:]))
-    raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)}")
+    if name.startswith("dark") and name[4:].isdigit():
+        return zero_dark(x, int(name[4:]))
+    raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)} or darkK")
 
 
 @dataclass
 class AugmentConfig:
     """Per image, independently: blur with probability blur_p (sigma uniform in [0, blur_max]), JPEG with
     probability jpeg_p (quality uniform in [jpeg_min, 100]), down-up resize with probability resize_p
-    (factor uniform in [resize_min, 1]). All probabilities 0 turns augmentation off."""
+    (factor uniform in [resize_min, 1]), and, last, with probability dark_p every level below K set to 0
+    (K uniform in 0 .. dark_max; off by default: it hides the black-background cue so that training has to
+    find others). All probabilities 0 turns augmentation off."""
 
     blur_p: float = 0.5
     blur_max: float = 2.0
@@ -53,6 +64,8 @@ class AugmentConfig:
     jpeg_min: int = 50
     resize_p: float = 0.2
     resize_min: float = 0.5
+    dark_p: float = 0.0
+    dark_max: int = 16
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) -> torch.Tensor:
@@ -60,7 +73,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) ->
     out = []
     for i, img in enumerate(x):
         r = _rng(seed, first_index + i)
-        u = r.random(6)
+        u = r.random(8)  # the first six draws are what they were before dark_p existed
         y = img[None]
         if u[0] < cfg.resize_p:
             y = down_up(y, cfg.resize_min + (1 - cfg.resize_min) * u[1])
@@ -68,5 +81,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) ->
             y = blur(y, cfg.blur_max * u[3])
         if u[4] < cfg.jpeg_p:
             y = jpeg(y, int(np.floor(cfg.jpeg_min + (101 - cfg.jpeg_min) * u[5])))
+        if u[6] < cfg.dark_p:
+            y = zero_dark(y, int(np.floor((cfg.dark_max + 1) * u[7])))
         out.append(_levels(y)[0])
     return torch.stack(out) if out else x.clone()

@@ -29,19 +29,22 @@ def detect() -> None:
 @click.option("--local-block", type=int, default=4, show_default=True,
               help="Block size of the frequency branch's local (block-DCT) log spectrum; 0 leaves it out.")
 @click.option("--no-augment", is_flag=True, help="Train without blur/JPEG/resize augmentation.")
+@click.option("--dark-p", type=float, default=0.0, show_default=True,
+              help="Probability that a training image has every level below K set to 0 (K uniform in 0-16), "
+                   "so that the detector cannot rely on exactly black backgrounds alone.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache", "cache_dir", default="detector_cache", show_default=True,
               help="Where generated images are cached (with manifest.json).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr, stem_stride, pretrained, local_block,
-              no_augment, seed, cache_dir, device, out_dir) -> None:
+              no_augment, dark_p, seed, cache_dir, device, out_dir) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
     from detectors.model import DetectorConfig
     from detectors.perturb import AugmentConfig
     from detectors.train import DetectorTrainConfig, train_detector
 
-    aug = AugmentConfig(0, 0, 0, 0, 0, 0) if no_augment else AugmentConfig()
+    aug = AugmentConfig(0, 0, 0, 0, 0, 0, dark_p=dark_p) if no_augment else AugmentConfig(dark_p=dark_p)
     cfg = DetectorTrainConfig([g.strip() for g in train_generators.split(",") if g.strip()], n_per_generator, steps,
                               batch_size, lr, seed=seed, augment=aug,
                               detector=DetectorConfig(branches=branches, stem_stride=stem_stride, pretrained=pretrained,
@@ -56,7 +59,8 @@ def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr
 @click.option("--generators", default="ddpm,sd1,sd2,dit,sd3,sd3-reflow", show_default=True,
               help="Comma list; NAME@SAMPLER:STEPS picks another sampler / step count (e.g. sd3@euler:8).")
 @click.option("--n", type=int, default=1000, show_default=True, help="Real test images and images per generator.")
-@click.option("--perturbations", default="none,jpeg95,jpeg75,jpeg50,blur1,blur2,resize0.5", show_default=True)
+@click.option("--perturbations", default="none,jpeg95,jpeg75,jpeg50,blur1,blur2,resize0.5", show_default=True,
+              help="Comma list; darkK (every level below K set to 0, e.g. dark8) is also accepted.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Generation seed (training uses 0).")
 @click.option("--cache", "cache_dir", default="detector_cache", show_default=True)
 @click.option("--device", default="cpu", show_default=True)

@@ -51,6 +51,9 @@ def test_perturbations_keep_range_and_change_images_as_specified():
     assert perturb(x, "blur2").std() < perturb(x, "blur1").std() < x.std()  # blur removes the noise's variance
     flat = torch.full((1, 1, 28, 28), 0.4)
     assert torch.allclose(down_up(flat, 0.5), flat, atol=0.5 / 255 + 1e-7)  # resizing keeps a flat image
+    dark = perturb(x, "dark8")
+    levels = (perturb(x, "none") * 255).round()
+    assert torch.equal(dark == 0, levels < 8) and torch.equal(dark[levels >= 8], perturb(x, "none")[levels >= 8])
     with pytest.raises(ValueError, match="unknown perturbation"):
         perturb(x, "sharpen")
 
@@ -88,3 +91,28 @@ def test_generated_spec_parse_picks_sampler_and_steps():
     for bad in ("@ddim:5", "dit@ddim:many"):
         with pytest.raises(ValueError):
             GeneratedSpec.parse(bad)
+
+
+def test_dark_level_augmentation_zeroes_below_a_drawn_level_and_leaves_the_other_draws_alone():
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    base = AugmentConfig(blur_p=0.5, jpeg_p=0.5, resize_p=0.5)
+    dark = AugmentConfig(blur_p=0.5, jpeg_p=0.5, resize_p=0.5, dark_p=1.0, dark_max=40)
+    a, b = augment(x, base, 3, 10), augment(x, dark, 3, 10)
+    for i in range(len(x)):  # b is a with every level below some K <= 40 set to 0
+        kept = b[i] > 0
+        assert torch.equal(b[i][kept], a[i][kept])
+        assert not (~kept).any() or (a[i][~kept] * 255).round().max() <= 40
+    assert (b == 0).sum() > (a == 0).sum()
+
+
+def test_train_config_round_trips_and_old_configs_get_defaults():
+    from dataclasses import asdict
+
+    from detectors.train import DetectorTrainConfig, train_config_from_dict
+
+    cfg = DetectorTrainConfig(["sd1", "dit@ddpm:100"], 10, 5, augment=AugmentConfig(dark_p=0.5))
+    assert train_config_from_dict(json.loads(json.dumps(asdict(cfg)))) == cfg
+    old = asdict(DetectorTrainConfig())
+    del old["augment"]["dark_p"], old["augment"]["dark_max"], old["detector"]["local_block"]
+    back = train_config_from_dict(old)
+    assert back.augment == AugmentConfig() and back.detector.local_block == 0

@@ -72,9 +72,10 @@ def test_detect_cli_train_eval_predict(tmp_path):
     runner = CliRunner()
     det = tmp_path / "det"
     res = runner.invoke(main, ["detect", "train", "--train-generators", "sd3-reflow@euler:1", "--n-per-generator", "8",
-                               "--branches", "frequency", "--steps", "3", "--batch-size", "8",
+                               "--branches", "frequency", "--steps", "3", "--batch-size", "8", "--dark-p", "0.5",
                                "--cache", str(tmp_path / "cache"), "--out", str(det)])
     assert res.exit_code == 0, res.output
+    assert json.loads((det / "config.json").read_text())["info"]["train_config"]["augment"]["dark_p"] == 0.5
     assert (det / "model.safetensors").is_file() and "validation" in res.output
     made = json.loads((det / "config.json").read_text())["info"]["generated"]
     assert [(e["generator"], e["sampler"], e["steps"]) for e in made] == [("sd3-reflow", "euler", 1)]
