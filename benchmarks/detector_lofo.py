@@ -226,10 +226,11 @@ def main() -> None:
                                                                   local_block=local_block))
                 tag = f"train-{train_group}-{name}{'' if augmented else '-noaug'}{f'-seed{seed}' if seed else ''}"
                 model = trained(cfg, cache, out / "models" / tag)
-                for group, role in ((held, "held out"), (held, "held out, other sampler"), (train_group, "seen")):
-                    items = EXTRA_SAMPLERS[group] if role == "held out, other sampler" else GROUPS[group]
+                for role, items, tests in (("held out", GROUPS[held], perturbations),
+                                           ("held out, other sampler", EXTRA_SAMPLERS[held], perturbations),
+                                           ("seen", GROUPS[train_group], ["none"])):
                     table = evaluate_detector(model, [GeneratedSpec.parse(g, seed=1) for g in items], args.n_eval,
-                                              cache, perturbations if role != "seen" else ["none"])
+                                              cache, tests)
                     for column, value in (("role", role), ("seed", seed), ("augmented", augmented),
                                           ("branches", name), ("trained_on", train_group)):
                         table.insert(0, column, value)
@@ -247,6 +248,7 @@ def main() -> None:
     table.to_csv(out / "lofo_all.csv", index=False)
     roc_plot(out, curves)
     print(write_report(table, out, args, perturbations))
+
 
 if __name__ == "__main__":
     main()

@@ -53,6 +53,12 @@ class DetectorConfig:
         if self.local_block < 0 or (self.local_block and self.image_size % self.local_block):
             raise ValueError(f"local_block must be 0 or divide image_size {self.image_size}, got {self.local_block}")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> DetectorConfig:
+        """From its ``asdict`` form as saved in config.json; version-1 dicts, from before the local spectrum,
+        have no ``local_block`` and get 0 (what they were trained with), not today's default."""
+        return cls(**{"local_block": 0, **d})
+
 
 def small_image_resnet(name: str, channels: int, pretrained: str | None = None, stem_stride: int = 1) -> tuple[nn.Module, int]:
     """A torchvision ResNet with a 3x3 stem of ``stem_stride`` and no max-pool (for 28-64 px images), fc removed."""
@@ -130,7 +136,7 @@ class Detector(nn.Module):
             parts.append(self.pixel(images * 2 - 1))
         if hasattr(self, "frequency"):
             spec, prof = spectral_features(images)
-            local = local_log_spectrum(images, c.local_block).to(images.device) if c.local_block else None
+            local = local_log_spectrum(images, c.local_block) if c.local_block else None  # on images' device
             parts.append(self.frequency(spec.to(images.device), prof.to(images.device), local))
         return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
@@ -169,8 +175,7 @@ def load_detector(directory: str | Path, device: str | torch.device = "cpu", tru
         raise ValueError(f"{cfg_path} is not a diffeval detector config (format {raw.get('format')!r})")
     model_cfg = dict(raw["model"])
     model_cfg["pretrained"] = None  # the saved weights already hold whatever was pretrained
-    model_cfg.setdefault("local_block", 0)  # version 1 detectors had no local spectrum
-    model = Detector(DetectorConfig(**model_cfg))
+    model = Detector(DetectorConfig.from_dict(model_cfg))
     weights = d / "model.safetensors"
     if weights.is_file():
         state = load_file(str(weights))

@@ -1,8 +1,8 @@
 """Image perturbations for the detector: training augmentation (Wang et al. 2020: blur and JPEG, plus
 resizing) and the fixed evaluation perturbations (JPEG quality 95/75/50, blur sigma 1/2,
 downscale-upscale), plus ``darkK``: every pixel below 8-bit level K set to 0, which erases a generator's
-low-amplitude background noise (an evasion the local spectrum is sensitive to; not in the defaults). JPEG and blur are the watermark suite's (``watermark.attacks``), so both modules
-degrade images the same way.
+low-amplitude background noise (an evasion the local spectrum is sensitive to; not in the defaults). JPEG
+and blur are the watermark suite's (``watermark.attacks``), so both modules degrade images the same way.
 
 Images are float (N, C, H, W) in [0, 1]; every output is rounded to 8-bit levels and stays in [0, 1].
 Augmentation is deterministic per (seed, image index).

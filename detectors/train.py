@@ -45,11 +45,10 @@ class DetectorTrainConfig:
 
 def train_config_from_dict(d: dict) -> DetectorTrainConfig:
     """A DetectorTrainConfig from its ``asdict`` form (as saved in a detector's config.json); fields the saved
-    dict predates take their defaults, except the local spectrum, which version-1 detectors did not have."""
-    detector = dict(d.get("detector", {}))
-    detector.setdefault("local_block", 0)
+    dict predates take their defaults, except the local spectrum (``DetectorConfig.from_dict``)."""
     rest = {k: v for k, v in d.items() if k not in ("augment", "detector")}
-    return DetectorTrainConfig(**rest, augment=AugmentConfig(**d.get("augment", {})), detector=DetectorConfig(**detector))
+    return DetectorTrainConfig(**rest, augment=AugmentConfig(**d.get("augment", {})),
+                               detector=DetectorConfig.from_dict(d.get("detector", {})))
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
