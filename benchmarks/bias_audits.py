@@ -24,7 +24,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audits.bias.planted import TWINS, planted_truth  # noqa: E402
+from diffeval.audits.bias.planted import TWINS, planted_truth  # noqa: E402
 
 GUIDANCES = (1.0, 1.5, 2.0, 3.0)  # no guidance, two between, and the twins' default
 

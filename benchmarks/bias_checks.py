@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.bias.skin import MONK_LAB, MONK_SRGB, ita_degrees, monk_bin, srgb_to_lab
-from audits.bias.stats import (
+from diffeval.audits.bias.skin import MONK_LAB, MONK_SRGB, ita_degrees, monk_bin, srgb_to_lab
+from diffeval.audits.bias.stats import (
     expected_abs_deviation_binomial,
     images_per_prompt_for_margin,
     simulate_bh_fdr,
     simulate_coverage,
 )
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 MONK_ITA_REFERENCE = np.array([83.0, 80.2, 71.8, 64.7, 50.3, 10.9, -20.1, -55.4, -78.4, -84.3])  # REFERENCES.md
 OUT = Path(__file__).parent / "results" / "bias_checks.md"

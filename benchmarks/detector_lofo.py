@@ -28,12 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detectors.data import GeneratedSpec, generated_images  # noqa: E402
-from detectors.evaluate import evaluate_detector  # noqa: E402
-from detectors.model import DetectorConfig, load_detector  # noqa: E402
-from detectors.perturb import AugmentConfig  # noqa: E402
-from detectors.spectrum import local_log_spectrum, spectral_features  # noqa: E402
-from detectors.train import DetectorTrainConfig, train_config_from_dict, train_detector, training_sets  # noqa: E402
+from diffeval.detectors.data import GeneratedSpec, generated_images  # noqa: E402
+from diffeval.detectors.evaluate import evaluate_detector  # noqa: E402
+from diffeval.detectors.model import DetectorConfig, load_detector  # noqa: E402
+from diffeval.detectors.perturb import AugmentConfig  # noqa: E402
+from diffeval.detectors.spectrum import local_log_spectrum, spectral_features  # noqa: E402
+from diffeval.detectors.train import DetectorTrainConfig, train_config_from_dict, train_detector, training_sets  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.plots import pyplot, save_figure  # noqa: E402
 

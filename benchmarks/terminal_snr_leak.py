@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from diffeval.data.fashion import load_fashion_mnist  # noqa: E402
 from diffeval.judge import load_judge  # noqa: E402
-from generators import load_generator  # noqa: E402
+from diffeval.generators import load_generator  # noqa: E402
 
 SHOES = (5, 7, 9)  # sandal, sneaker, ankle boot
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from diffeval.quality import class_conditions
-from generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.generators.checkpoints import atomic_output, atomic_write_text
 
 MANIFEST = "manifest.json"
 
@@ -55,7 +55,7 @@ def read_manifest(cache_dir: str | Path) -> list[dict]:
 def generated_images(spec: GeneratedSpec, n: int, cache_dir: str | Path, device: str = "cpu",
                      batch_size: int = 250, progress: bool = False, generator=None) -> tuple[torch.Tensor, dict]:
     """(n, C, H, W) uint8 images and their manifest entry; generated once, then read from the cache."""
-    from generators import load_generator
+    from diffeval.generators import load_generator
 
     g = generator or load_generator(spec.generator, device=device)
     steps, sampler, guidance, _, _ = g.resolve_settings(spec.steps, spec.sampler, spec.guidance)

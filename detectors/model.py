@@ -19,7 +19,7 @@ import torchvision
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.generators.checkpoints import atomic_output, atomic_write_text
 
 from .spectrum import local_log_spectrum, spectral_features
 

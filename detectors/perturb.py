@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from watermark.attacks import _levels, _rng, blur, jpeg
+from diffeval.watermark.attacks import _levels, _rng, blur, jpeg
 
 EVAL_PERTURBATIONS = ("none", "jpeg95", "jpeg75", "jpeg50", "blur1", "blur2", "resize0.5")
 

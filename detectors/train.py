@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from diffeval.data import load_fashion_mnist
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 from .data import GeneratedSpec, generated_images
 from .metrics import detection_metrics

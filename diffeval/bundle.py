@@ -21,13 +21,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from generators import BUNDLED_DIR, load_checkpoint
-from generators.checkpoints import read_config
-from generators.model import DiffusionModel
-from generators.presets import PRESET_NAMES, build_presets
-from generators.samplers import NoiseSource
-from generators.tokenizer import WordTokenizer
-from generators.training import TrainingData, train
+from diffeval.generators import BUNDLED_DIR, load_checkpoint
+from diffeval.generators.checkpoints import read_config
+from diffeval.generators.model import DiffusionModel
+from diffeval.generators.presets import PRESET_NAMES, build_presets
+from diffeval.generators.samplers import NoiseSource
+from diffeval.generators.tokenizer import WordTokenizer
+from diffeval.generators.training import TrainingData, train
 
 from .data import caption_corpus, captions_per_class, load_fashion_mnist
 from .judge import JUDGE_DIR
@@ -41,7 +41,7 @@ def text_vocab() -> list[str]:
 
 def all_presets() -> dict:
     """The generator presets and the bias audit's planted-bias twins, by name."""
-    from audits.bias.planted import twin_presets
+    from diffeval.audits.bias.planted import twin_presets
 
     vocab = text_vocab()
     return {**build_presets(vocab), **twin_presets(vocab)}

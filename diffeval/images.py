@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from generators.checkpoints import atomic_output
+from diffeval.generators.checkpoints import atomic_output
 
 
 def quantize_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from generators import Generator
+from diffeval.generators import Generator
 
 from .data import class_prompt
 from .judge import Judge

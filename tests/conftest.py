@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.config import ModelConfig, SamplingDefaults
-from generators.interface import Generator
-from generators.model import DiffusionModel
-from generators.schedules import ScheduleConfig
-from generators.tokenizer import WordTokenizer
+from diffeval.generators.config import ModelConfig, SamplingDefaults
+from diffeval.generators.interface import Generator
+from diffeval.generators.model import DiffusionModel
+from diffeval.generators.schedules import ScheduleConfig
+from diffeval.generators.tokenizer import WordTokenizer
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 

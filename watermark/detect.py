@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from generators import Generator
+from diffeval.generators import Generator
 
 from .keys import WatermarkKey
 from .statistics import key_distance, key_test

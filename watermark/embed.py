@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from diffeval.data import class_prompt
-from generators import Generator
-from generators.samplers import NoiseSource
+from diffeval.generators import Generator
+from diffeval.generators.samplers import NoiseSource
 
 from .keys import WatermarkKey
 from .statistics import inject

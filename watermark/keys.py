@@ -24,7 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from generators.checkpoints import atomic_output
+from diffeval.generators.checkpoints import atomic_output
 
 from .fourier import circle_mask, frequencies, spectrum
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from diffeval.plots import pyplot, save_figure
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
               "fpr_at_alpha", "detect_s_per_image"]

@@ -21,8 +21,8 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
-from generators import load_generator
-from generators.checkpoints import atomic_output
+from diffeval.generators import load_generator
+from diffeval.generators.checkpoints import atomic_output
 
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise

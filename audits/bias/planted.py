@@ -21,8 +21,8 @@ import dataclasses
 from pathlib import Path
 
 from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS, caption_class_shares, captions_per_class
-from generators.presets import Preset, build_presets
-from generators.training.config import TrainConfig
+from diffeval.generators.presets import Preset, build_presets
+from diffeval.generators.training.config import TrainConfig
 
 ASSETS_DIR = Path(__file__).parent / "assets"
 PLANTED_SKEW: dict[str, dict[int, float]] = {"a shoe": {7: 0.8}}

@@ -20,7 +20,7 @@ import torch
 
 from diffeval.images import save_grid
 from diffeval.plots import pyplot, save_figure
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 from .summary import AuditSummary
 

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 from scipy.integrate import solve_ivp
 
-from generators.samplers import run_sampler
-from generators.schedules import NoiseSchedule
+from diffeval.generators.samplers import run_sampler
+from diffeval.generators.schedules import NoiseSchedule
 
 from .models import ExactModel, Model, Truth, denoise_fn
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from generators.parameterization import Prediction
+from diffeval.generators.parameterization import Prediction
 
 
 class EmpiricalDenoiser:

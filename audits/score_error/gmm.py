@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from diffeval.data import GaussianMixture
-from generators.parameterization import Prediction
+from diffeval.generators.parameterization import Prediction
 
 
 def _col(v: torch.Tensor | float, n: int) -> torch.Tensor:

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import torch
 
-from generators import Generator
-from generators.parameterization import Prediction, to_prediction, training_target
-from generators.schedules import NoiseSchedule
+from diffeval.generators import Generator
+from diffeval.generators.parameterization import Prediction, to_prediction, training_target
+from diffeval.generators.schedules import NoiseSchedule
 
 
 class Truth(Protocol):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from diffeval.plots import pyplot, save_figure
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 
 def _interval(v, lo, hi) -> str:

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from diffeval.images import save_npz
-from generators.schedules import NoiseSchedule, ScheduleConfig
+from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
 
 from .error import default_levels
 
@@ -123,7 +123,7 @@ EXACT_PATHS = {
 
 
 def _mixture_models(config: ScoreErrorConfig, truth, toys_dir: Path, progress: bool) -> list:
-    from generators import load_generator
+    from diffeval.generators import load_generator
 
     from .models import ExactModel, GeneratorModel
     from .toys import toy_specs, train_toy
@@ -207,7 +207,7 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
                                                     by=("model", "sampler", "spacing")).assign(data=config.data)
     else:
         from diffeval.quality import generate_for_quality
-        from generators import bundled_names, load_generator
+        from diffeval.generators import bundled_names, load_generator
 
         from .empirical import EmpiricalDenoiser, memorisation_table
         from .models import GeneratorModel
@@ -254,7 +254,7 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
 def empirical_optimum_samples(points: torch.Tensor, n: int, steps: int, seed: int) -> torch.Tensor:
     """n samples (model space, like points) drawn with the empirical optimal denoiser as the model:
     deterministic DDIM on the continuous linear VP path from seeded Gaussian noise."""
-    from generators.samplers import NoiseSource, run_sampler
+    from diffeval.generators.samplers import NoiseSource, run_sampler
 
     from .empirical import EmpiricalDenoiser
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from generators import Generator, load_checkpoint
-from generators.config import ModelConfig, SamplingDefaults
-from generators.model import DiffusionModel
-from generators.schedules import ScheduleConfig
-from generators.training.config import TrainConfig
-from generators.training.data import TrainingData
-from generators.training.loop import train
+from diffeval.generators import Generator, load_checkpoint
+from diffeval.generators.config import ModelConfig, SamplingDefaults
+from diffeval.generators.model import DiffusionModel
+from diffeval.generators.schedules import ScheduleConfig
+from diffeval.generators.training.config import TrainConfig
+from diffeval.generators.training.data import TrainingData
+from diffeval.generators.training.loop import train
 
 from .gmm import MixtureTruth
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from generators.interface import GeneratorInfo
+from diffeval.generators.interface import GeneratorInfo
 
 SCHEDULERS = {
     "ddpm": "DDPMScheduler",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from diffeval.plots import pyplot, save_figure
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 MARKDOWN_COLUMNS = [
     "generator", "sampler", "steps", "nfe", "guidance", "n_samples", "fid", "fid_lo", "fid_hi", "kid", "kid_std",

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from generators.checkpoints import atomic_output, atomic_write_text
-from generators.devices import pick_device as resolve_device
+from diffeval.generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.generators.devices import pick_device as resolve_device
 
 from ..data import class_prompt
 from ..features import FeatureExtractor, get_extractor

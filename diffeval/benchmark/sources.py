@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from generators import BUNDLED_DIR, Generator, bundled_names, load_generator
-from generators.presets import PRESET_NAMES
+from diffeval.generators import BUNDLED_DIR, Generator, bundled_names, load_generator
+from diffeval.generators.presets import PRESET_NAMES
 
 from .diffusers_adapter import DiffusersGenerator, is_diffusers_dir
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from audits.bias.faces import AGE_GROUPS, FaceAttributes, HaarFaceDetector, age_group, face_chip, find_face_models
+from diffeval.audits.bias.faces import AGE_GROUPS, FaceAttributes, HaarFaceDetector, age_group, face_chip, find_face_models
 
 cv2 = pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")
@@ -59,7 +59,7 @@ def test_face_attributes_rows_abstentions_and_measurements():
 
 def test_missing_face_models_and_bad_attributes_give_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFEVAL_FACE_MODELS", str(tmp_path))
-    import audits.bias.faces as faces
+    import diffeval.audits.bias.faces as faces
 
     monkeypatch.setattr(faces, "_package_models_dir", lambda: None)
     with pytest.raises(FileNotFoundError, match="age-v1.onnx"):
@@ -82,7 +82,7 @@ def test_face_chip_is_centred_square_and_replicates_edges():
 
 def test_clip_zero_shot_on_a_tiny_model(tmp_path, monkeypatch):
     open_clip = pytest.importorskip("open_clip")
-    from audits.bias.classifiers import ClipZeroShot
+    from diffeval.audits.bias.classifiers import ClipZeroShot
 
     monkeypatch.delenv("DIFFEVAL_CLIP_WEIGHTS", raising=False)
     cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16},

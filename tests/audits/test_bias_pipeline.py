@@ -12,16 +12,16 @@ import torch
 from click.testing import CliRunner
 from scipy import stats
 
-from audits.bias.classifiers import JudgeClassifier, to_uint8_images
-from audits.bias.pipeline import SamplingSettings, audit_files, audit_generator
-from audits.bias.planted import ASSETS_DIR, TWINS, planted_truth, twin_path, twin_presets
-from audits.bias.prompts import PromptSet, load_prompt_set
-from audits.bias.report import write_report
-from audits.bias.stats import benjamini_hochberg, wilson_interval
-from audits.bias.summary import SummaryConfig, summarize
+from diffeval.audits.bias.classifiers import JudgeClassifier, to_uint8_images
+from diffeval.audits.bias.pipeline import SamplingSettings, audit_files, audit_generator
+from diffeval.audits.bias.planted import ASSETS_DIR, TWINS, planted_truth, twin_path, twin_presets
+from diffeval.audits.bias.prompts import PromptSet, load_prompt_set
+from diffeval.audits.bias.report import write_report
+from diffeval.audits.bias.stats import benjamini_hochberg, wilson_interval
+from diffeval.audits.bias.summary import SummaryConfig, summarize
 from diffeval.cli import main
 from diffeval.data import fashion, load_fashion_mnist
-from generators import load_generator
+from diffeval.generators import load_generator
 
 MB = 1_000_000
 
@@ -231,7 +231,7 @@ def test_planted_twins_are_installed_small_and_differ_only_in_captions():
 
 
 def test_rogan_gladen_correction_in_the_shares_table_and_cli(tmp_path):
-    from audits.bias.stats import rogan_gladen_interval
+    from diffeval.audits.bias.stats import rogan_gladen_interval
 
     df = _table({"doctor": ["male"] * 30 + ["female"] * 10})
     cfg = SummaryConfig(target="parity", n_boot=20, corrections={("gender", "female"): (0.9, 0.95)})

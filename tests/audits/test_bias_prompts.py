@@ -2,7 +2,7 @@
 
 import pytest
 
-from audits.bias.prompts import BUNDLED, OCCUPATIONS, load_prompt_set
+from diffeval.audits.bias.prompts import BUNDLED, OCCUPATIONS, load_prompt_set
 from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS, captions_per_class
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audits.bias.skin import (
+from diffeval.audits.bias.skin import (
     ITA_CLASSES,
     MONK_LAB,
     MONK_SRGB,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from audits.bias.stats import (
+from diffeval.audits.bias.stats import (
     benjamini_hochberg,
     binomial_test_per_prompt,
     binomial_two_sided_pvalues,

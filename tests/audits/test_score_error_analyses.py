@@ -8,13 +8,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from audits.score_error.discretisation import exact_discretisation_table, fit_orders, model_discretisation_table, nfe, solver_times
-from audits.score_error.error import bootstrap_interval, score_error_table, trained_range
-from audits.score_error.gmm import gmm2d, gmm64
-from audits.score_error.models import ExactModel, GeneratorModel
-from audits.score_error.toys import ToySpec, train_toy
+from diffeval.audits.score_error.discretisation import exact_discretisation_table, fit_orders, model_discretisation_table, nfe, solver_times
+from diffeval.audits.score_error.error import bootstrap_interval, score_error_table, trained_range
+from diffeval.audits.score_error.gmm import gmm2d, gmm64
+from diffeval.audits.score_error.models import ExactModel, GeneratorModel
+from diffeval.audits.score_error.toys import ToySpec, train_toy
 from diffeval.cli import main
-from generators.schedules import NoiseSchedule, ScheduleConfig
+from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
 
 PATHS = {
     "eps": ScheduleConfig("linear", 1000),
@@ -51,7 +51,7 @@ def test_a_wrong_model_has_the_error_we_planted():
             self.schedule = schedule
 
         def predict(self, x, t):
-            from generators.parameterization import to_prediction
+            from diffeval.generators.parameterization import to_prediction
 
             p = exact.predict(x, t)
             return to_prediction(p.eps + 0.1, x, p.alpha, p.sigma, "eps")

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from audits.score_error.empirical import EmpiricalDenoiser, memorisation_table, nearest_two
-from audits.score_error.gmm import MixtureTruth, gmm2d, gmm64, mixture
+from diffeval.audits.score_error.empirical import EmpiricalDenoiser, memorisation_table, nearest_two
+from diffeval.audits.score_error.gmm import MixtureTruth, gmm2d, gmm64, mixture
 from diffeval.data import GaussianMixture
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from detectors.data import MANIFEST, GeneratedSpec, generated_images
-from detectors.metrics import detection_metrics, expected_calibration_error
-from detectors.perturb import EVAL_PERTURBATIONS, AugmentConfig, augment, down_up, perturb
-from generators import load_generator
+from diffeval.detectors.data import MANIFEST, GeneratedSpec, generated_images
+from diffeval.detectors.metrics import detection_metrics, expected_calibration_error
+from diffeval.detectors.perturb import EVAL_PERTURBATIONS, AugmentConfig, augment, down_up, perturb
+from diffeval.generators import load_generator
 
 
 def test_generated_images_are_cached_with_a_manifest_and_extended(tmp_path):
@@ -108,7 +108,7 @@ def test_dark_level_augmentation_zeroes_below_a_drawn_level_and_leaves_the_other
 def test_train_config_round_trips_and_old_configs_get_defaults():
     from dataclasses import asdict
 
-    from detectors.train import DetectorTrainConfig, train_config_from_dict
+    from diffeval.detectors.train import DetectorTrainConfig, train_config_from_dict
 
     cfg = DetectorTrainConfig(["sd1", "dit@ddpm:100"], 10, 5, augment=AugmentConfig(dark_p=0.5))
     assert train_config_from_dict(json.loads(json.dumps(asdict(cfg)))) == cfg

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from detectors.model import Detector, DetectorConfig, load_detector, save_detector
-from detectors.spectrum import (block_dct, dct_matrix, local_log_spectrum, log_spectrum, radial_profile, ring_index,
+from diffeval.detectors.model import Detector, DetectorConfig, load_detector, save_detector
+from diffeval.detectors.spectrum import (block_dct, dct_matrix, local_log_spectrum, log_spectrum, radial_profile, ring_index,
                                 spectral_features)
 
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from detectors.data import GeneratedSpec
-from detectors.evaluate import COLUMNS, evaluate_detector, predict_files
-from detectors.model import DetectorConfig, load_detector
-from detectors.perturb import AugmentConfig
-from detectors.train import DetectorTrainConfig, train_detector
+from diffeval.detectors.data import GeneratedSpec
+from diffeval.detectors.evaluate import COLUMNS, evaluate_detector, predict_files
+from diffeval.detectors.model import DetectorConfig, load_detector
+from diffeval.detectors.perturb import AugmentConfig
+from diffeval.detectors.train import DetectorTrainConfig, train_detector
 from diffeval.data import fashion
 
 from .test_detector_model import _planted
@@ -43,7 +43,7 @@ def test_evaluate_and_predict_tables(tmp_path):
     if not fashion.DEBIAN_DIR.is_dir():
         pytest.skip("Debian package dataset-fashion-mnist not installed")
     torch.manual_seed(0)
-    from detectors.model import Detector
+    from diffeval.detectors.model import Detector
 
     model = Detector(DetectorConfig(branches="frequency", spec_channels=8, hidden=16)).eval()
     df = evaluate_detector(model, [GeneratedSpec("dit", steps=2, seed=1)], 6, tmp_path, ("none", "jpeg75"))
@@ -103,7 +103,7 @@ def test_real_and_generated_images_reach_the_detector_on_the_same_scale(tmp_path
     """A detector that only looks at the mean brightness cannot tell the classes apart by their units."""
     if not fashion.DEBIAN_DIR.is_dir():
         pytest.skip("Debian package dataset-fashion-mnist not installed")
-    from detectors.model import Detector
+    from diffeval.detectors.model import Detector
 
     seen = []
     model = Detector(DetectorConfig(branches="frequency", spec_channels=8, hidden=16)).eval()
@@ -112,7 +112,7 @@ def test_real_and_generated_images_reach_the_detector_on_the_same_scale(tmp_path
     x = seen[0]
     assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert 0.1 < x[:5].max() and 0.1 < x[5:].max()  # both halves use the [0, 1] scale
-    from detectors.train import training_sets
+    from diffeval.detectors.train import training_sets
 
     real, fake, _ = training_sets(DetectorTrainConfig(["sd3-reflow"], 4), tmp_path)
     assert real.dtype == fake.dtype == torch.uint8 and real.float().mean() > 20  # not collapsed by a double scaling

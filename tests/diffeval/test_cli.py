@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from diffeval.cli import main
-from generators.checkpoints import save_checkpoint
+from diffeval.generators.checkpoints import save_checkpoint
 
 from ..conftest import tiny_generator
 

@@ -10,7 +10,7 @@ from diffeval.data import (
     gmm_ring, load_digits_images, load_fashion_mnist,
 )
 from diffeval.data import fashion
-from generators.tokenizer import UNK, WordTokenizer
+from diffeval.generators.tokenizer import UNK, WordTokenizer
 
 
 def test_missing_fashion_names_every_place(tmp_path, monkeypatch):

@@ -10,10 +10,10 @@ from scipy import stats
 
 from diffeval.judge import Judge, JudgeNet
 from diffeval.quality import COLUMNS, nfe, quality_row, quality_table, wilson_interval
-from generators.config import ModelConfig, SamplingDefaults
-from generators.interface import Generator
-from generators.model import DiffusionModel
-from generators.schedules import ScheduleConfig
+from diffeval.generators.config import ModelConfig, SamplingDefaults
+from diffeval.generators.interface import Generator
+from diffeval.generators.model import DiffusionModel
+from diffeval.generators.schedules import ScheduleConfig
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (812, 1000), (1000, 1000)])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from diffeval.bundle import text_vocab
-from generators.backbones.layers import sincos_2d_position_embedding
-from generators.model import Conditioning, DiffusionModel
-from generators.presets import PRESET_NAMES, build_presets
-from generators.tokenizer import WordTokenizer
+from diffeval.generators.backbones.layers import sincos_2d_position_embedding
+from diffeval.generators.model import Conditioning, DiffusionModel
+from diffeval.generators.presets import PRESET_NAMES, build_presets
+from diffeval.generators.tokenizer import WordTokenizer
 
 
 def _cond(model: DiffusionModel, n: int, prompt: str = "a photo of a sneaker") -> Conditioning:
@@ -79,8 +79,8 @@ def test_unet_cross_attention_uses_text():
 
 
 def test_mlp_backbone_for_low_dimensional_points():
-    from generators.config import ModelConfig
-    from generators.schedules import ScheduleConfig
+    from diffeval.generators.config import ModelConfig
+    from diffeval.generators.schedules import ScheduleConfig
 
     cfg = ModelConfig(backbone="mlp", parameterization="eps", schedule=ScheduleConfig("cosine", None), image_size=1,
                       channels=2, emb_dim=32, backbone_config={"width": 32, "depth": 2})

@@ -7,8 +7,8 @@ import torch
 
 from diffeval.data import class_prompt, fashion, load_fashion_mnist
 from diffeval.judge import JUDGE_DIR, load_judge
-from generators import BUNDLED_DIR, bundled_names, load_generator
-from generators.presets import PRESET_NAMES
+from diffeval.generators import BUNDLED_DIR, bundled_names, load_generator
+from diffeval.generators.presets import PRESET_NAMES
 
 MB = 1024 * 1024
 

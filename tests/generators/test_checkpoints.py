@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from generators import CheckpointError, load_generator
-from generators.checkpoints import load_checkpoint, save_checkpoint
-from generators.config import SamplingDefaults
+from diffeval.generators import CheckpointError, load_generator
+from diffeval.generators.checkpoints import load_checkpoint, save_checkpoint
+from diffeval.generators.config import SamplingDefaults
 
 from ..conftest import tiny_generator
 

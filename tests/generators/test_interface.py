@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.samplers import SAMPLERS
+from diffeval.generators.samplers import SAMPLERS
 
 from ..conftest import tiny_generator
 

@@ -16,8 +16,8 @@ import warnings
 import pytest
 import torch
 
-from generators.samplers import INVERTIBLE_SAMPLERS, ODE_SAMPLERS, SAMPLERS, NoiseSource, invert, run_sampler
-from generators.schedules import NoiseSchedule, ScheduleConfig
+from diffeval.generators.samplers import INVERTIBLE_SAMPLERS, ODE_SAMPLERS, SAMPLERS, NoiseSource, invert, run_sampler
+from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
 
 M, S = 0.3, 0.5
 SCHEDULES = {

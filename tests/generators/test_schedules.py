@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from generators.schedules import KINDS, NoiseSchedule, ScheduleConfig
+from diffeval.generators.schedules import KINDS, NoiseSchedule, ScheduleConfig
 
 T = 1000
 VP_KINDS = ("linear", "scaled_linear", "cosine")

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from diffeval.data import load_digits_images
-from generators.checkpoints import load_checkpoint
-from generators.config import SamplingDefaults
-from generators.model import DiffusionModel
-from generators.training import TrainConfig, TrainingData, train
-from generators.training.loop import LOG_FILE, STATE_FILE
+from diffeval.generators.checkpoints import load_checkpoint
+from diffeval.generators.config import SamplingDefaults
+from diffeval.generators.model import DiffusionModel
+from diffeval.generators.training import TrainConfig, TrainingData, train
+from diffeval.generators.training.loop import LOG_FILE, STATE_FILE
 
 from ..conftest import TINY_TEXTS, tiny_config
 
@@ -69,7 +69,7 @@ def test_saved_checkpoint_reproduces_samples_bit_for_bit(tmp_path):
 
 
 def test_learning_rate_schedules():
-    from generators.training.config import TrainConfig
+    from diffeval.generators.training.config import TrainConfig
 
     const = TrainConfig(steps=1000, lr=1e-3, warmup=100)
     assert const.lr_at(0) == pytest.approx(1e-5) and const.lr_at(99) == 1e-3 and const.lr_at(999) == 1e-3
@@ -85,8 +85,8 @@ def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path, monkeypat
     stops after the same number of steps however loaded the machine is."""
     from types import SimpleNamespace
 
-    import generators.training.loop as loop
-    from generators.training.config import TrainConfig
+    import diffeval.generators.training.loop as loop
+    from diffeval.generators.training.config import TrainConfig
 
     ticks = iter(range(10**9))
     monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: 0.02 * next(ticks)))
@@ -109,7 +109,7 @@ def test_wall_clock_budget_stops_training_and_decays_by_time(tmp_path, monkeypat
 def test_ema_state_loads_onto_the_averages_device():
     """A resumed run reads train_state.pt on the CPU; the average must land where the model is (CUDA on a
     GPU run: there it crashed). The meta device stands in for CUDA here."""
-    from generators.training.ema import EMA
+    from diffeval.generators.training.ema import EMA
 
     model = torch.nn.Linear(3, 2).to("meta")
     ema = EMA(model, 0.9)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from watermark.attacks import PRESETS, Attack, attacks_from, parse_attack
+from diffeval.watermark.attacks import PRESETS, Attack, attacks_from, parse_attack
 
 
 def images(n=6, c=1, size=28, seed=0):

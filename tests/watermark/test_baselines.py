@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from watermark.baselines import BASELINES, decode_scores, embed_baseline, message_bits, to_carrier
+from diffeval.watermark.baselines import BASELINES, decode_scores, embed_baseline, message_bits, to_carrier
 
 
 def covers(n=4):

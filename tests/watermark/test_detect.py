@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from diffeval.cli import main
-from generators import load_generator
-from watermark.detect import DetectSettings, detect_files, detect_images, recover_noise
-from watermark.embed import EmbedSettings, generate, initial_noise
-from watermark.fourier import spectrum
-from watermark.keys import make_key, save_key
-from watermark.robustness import detection_metrics, tpr_at_fpr
+from diffeval.generators import load_generator
+from diffeval.watermark.detect import DetectSettings, detect_files, detect_images, recover_noise
+from diffeval.watermark.embed import EmbedSettings, generate, initial_noise
+from diffeval.watermark.fourier import spectrum
+from diffeval.watermark.keys import make_key, save_key
+from diffeval.watermark.robustness import detection_metrics, tpr_at_fpr
 
 STEPS = 10
 DET = DetectSettings(steps=20, fixed_point=2)  # the tiny config: 10 sampling steps, 20 inversion steps

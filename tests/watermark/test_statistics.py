@@ -6,10 +6,10 @@ import pytest
 import torch
 from scipy import stats
 
-from watermark.keys import make_key
+from diffeval.watermark.keys import make_key
 from sklearn.metrics import roc_auc_score
 
-from watermark.statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
+from diffeval.watermark.statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
 
 SHAPE = (1, 28, 28)
 

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from diffeval.benchmark import COLUMNS, BenchmarkConfig, GridSpec, run_benchmark
 from diffeval.cli import main
-from generators.checkpoints import save_checkpoint
-from generators.interface import Generator
+from diffeval.generators.checkpoints import save_checkpoint
+from diffeval.generators.interface import Generator
 
 from ...conftest import tiny_generator
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 
 @click.group()
@@ -40,9 +40,9 @@ def detect() -> None:
 def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr, stem_stride, pretrained, local_block,
               no_augment, dark_p, seed, cache_dir, device, out_dir) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
-    from detectors.model import DetectorConfig
-    from detectors.perturb import AugmentConfig
-    from detectors.train import DetectorTrainConfig, train_detector
+    from diffeval.detectors.model import DetectorConfig
+    from diffeval.detectors.perturb import AugmentConfig
+    from diffeval.detectors.train import DetectorTrainConfig, train_detector
 
     aug = AugmentConfig(0, 0, 0, 0, 0, 0, dark_p=dark_p) if no_augment else AugmentConfig(dark_p=dark_p)
     cfg = DetectorTrainConfig([g.strip() for g in train_generators.split(",") if g.strip()], n_per_generator, steps,
@@ -67,9 +67,9 @@ def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr
 @click.option("--out", "out_dir", default="detector_eval", show_default=True, type=click.Path(file_okay=False))
 def eval_cmd(detector_dir, generators, n, perturbations, seed, cache_dir, device, out_dir) -> None:
     """Accuracy, balanced accuracy, AP, AUC and ECE per (generator, sampler, steps, perturbation)."""
-    from detectors.data import GeneratedSpec
-    from detectors.evaluate import evaluate_detector
-    from detectors.model import load_detector
+    from diffeval.detectors.data import GeneratedSpec
+    from diffeval.detectors.evaluate import evaluate_detector
+    from diffeval.detectors.model import load_detector
 
     specs = [GeneratedSpec.parse(g, seed) for g in generators.split(",") if g.strip()]
     model = load_detector(detector_dir, device)
@@ -88,8 +88,8 @@ def eval_cmd(detector_dir, generators, n, perturbations, seed, cache_dir, device
 @click.option("--out", "out_csv", default=None, type=click.Path(dir_okay=False), help="Also write the rows as CSV.")
 def predict_cmd(images, detector_dir, out_csv) -> None:
     """P(generated) per image file; unreadable or wrongly sized files get a row with the error."""
-    from detectors.evaluate import predict_files
-    from detectors.model import load_detector
+    from diffeval.detectors.evaluate import predict_files
+    from diffeval.detectors.model import load_detector
 
     rows = predict_files(load_detector(detector_dir), images)
     if out_csv:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import click
 
-from generators import bundled_names, load_generator
-from generators.checkpoints import atomic_write_text
-from generators.presets import PRESET_NAMES
+from diffeval.generators import bundled_names, load_generator
+from diffeval.generators.checkpoints import atomic_write_text
+from diffeval.generators.presets import PRESET_NAMES
 
-from .images import save_grid, save_npz
+from ..images import save_grid, save_npz
 
 
 class DiffevalGroup(click.Group):
@@ -56,7 +56,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--init-from", default=None, help="Start from this checkpoint's weights (same architecture), fresh optimizer.")
 def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from) -> None:
     """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
-    from .bundle import train_preset
+    from ..bundle import train_preset
 
     log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from)
     click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
@@ -104,8 +104,8 @@ def quality(names, n, seed, out_dir, device) -> None:
 
     Writes quality.csv, quality.md, quality.json and a grid per generator into OUT.
     """
-    from .judge import load_judge
-    from .quality import quality_row, quality_table
+    from ..judge import load_judge
+    from ..quality import quality_row, quality_table
 
     names = list(names) or bundled_names()
     if not names:
@@ -127,10 +127,10 @@ def quality(names, n, seed, out_dir, device) -> None:
     click.echo(table.drop(columns=["class_hist"]).to_string(index=False))
 
 
-from .cli_audit import audit  # noqa: E402  (registered below, defined apart)
-from .cli_detect import detect  # noqa: E402
-from .cli_metrics import benchmark, stats  # noqa: E402
-from .cli_watermark import watermark  # noqa: E402
+from .audit import audit  # noqa: E402  (registered below, defined apart)
+from .detect import detect  # noqa: E402
+from .metrics import benchmark, stats  # noqa: E402
+from .watermark import watermark  # noqa: E402
 
 main.add_command(audit)
 main.add_command(detect)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from generators.checkpoints import atomic_write_text
+from diffeval.generators.checkpoints import atomic_write_text
 
 PATTERN_CHOICE = click.Choice(["rings", "rand", "zeros"])
 
@@ -26,7 +26,7 @@ def _detect_options(f):
 
 
 def _detect_settings(inv_steps, fixed_point, alpha, sigma, test):
-    from watermark.detect import DetectSettings
+    from diffeval.watermark.detect import DetectSettings
 
     return DetectSettings(steps=inv_steps, fixed_point=fixed_point, alpha=alpha, sigma=sigma, test=test)
 
@@ -47,8 +47,8 @@ def watermark() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Key file (.safetensors). Keep it private.")
 def keygen(gname, pattern, radius, inner_radius, channels, seed, count, out_path) -> None:
     """Make Tree-Ring key file(s) for a generator's image shape."""
-    from generators import load_generator
-    from watermark.keys import make_key, save_key
+    from diffeval.generators import load_generator
+    from diffeval.watermark.keys import make_key, save_key
 
     g = load_generator(gname)
     shape = (g.info.channels, g.info.resolution, g.info.resolution)
@@ -76,11 +76,11 @@ def embed(gname, key_path, n, prompts, labels, steps, guidance, seed, unmarked, 
     """Generate N images carrying KEY with the generator's deterministic sampler; PNGs + grid."""
     import torch
 
-    from generators import load_generator
-    from watermark.embed import EmbedSettings, generate
-    from watermark.keys import load_key
+    from diffeval.generators import load_generator
+    from diffeval.watermark.embed import EmbedSettings, generate
+    from diffeval.watermark.keys import load_key
 
-    from .images import save_grid, to_uint8
+    from ..images import save_grid, to_uint8
 
     g = load_generator(gname)
     key = load_key(key_path)
@@ -105,7 +105,7 @@ def embed(gname, key_path, n, prompts, labels, steps, guidance, seed, unmarked, 
 def _write_pngs(arrays, folder: Path) -> None:
     from PIL import Image
 
-    from generators.checkpoints import atomic_output
+    from diffeval.generators.checkpoints import atomic_output
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, a in enumerate(arrays):
@@ -121,11 +121,11 @@ def _write_pngs(arrays, folder: Path) -> None:
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="CSV of the rows (also .md and .json beside it).")
 def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test, out_path) -> None:
     """Detect KEY(s) in IMAGES (files or folders): one row per image with score, distance, p-value, decision."""
-    from generators import load_generator
-    from watermark.detect import detect_files
-    from watermark.keys import load_key
+    from diffeval.generators import load_generator
+    from diffeval.watermark.detect import detect_files
+    from diffeval.watermark.keys import load_key
 
-    from .benchmark.sources import IMAGE_SUFFIXES, folder_files
+    from ..benchmark.sources import IMAGE_SUFFIXES, folder_files
 
     files: list[Path] = []
     for item in images:
@@ -167,12 +167,12 @@ def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test,
 def robustness(gnames, patterns, radius, inner_radius, n, n_unmarked, attacks, steps, seed, regen_generator, no_quality, baselines,
                inv_steps, fixed_point, alpha, sigma, test, out_dir, no_progress) -> None:
     """Detection under attacks: AUC, TPR at 1% and 0.1% FPR, accuracy and measured FPR of the p-value rule."""
-    from watermark.attacks import attacks_from
-    from watermark.embed import EmbedSettings
-    from watermark.report import paper_average, write_robustness
-    from watermark.robustness import RobustnessConfig, run_robustness
+    from diffeval.watermark.attacks import attacks_from
+    from diffeval.watermark.embed import EmbedSettings
+    from diffeval.watermark.report import paper_average, write_robustness
+    from diffeval.watermark.robustness import RobustnessConfig, run_robustness
 
-    from watermark.baselines import BASELINES
+    from diffeval.watermark.baselines import BASELINES
 
     attacks_from(attacks)  # fail early on a bad attack list
     methods = BASELINES if baselines == "all" else tuple(b for b in baselines.split(",") if b)

@@ -47,8 +47,8 @@ def score_error(data, generators, analyses, n, levels, n_boot, seed, toys_dir, d
     Writes one CSV per table, score_error.md, score_error.json and PNG plots into OUT; finished parts
     are cached in OUT/cache, so an interrupted run resumes.
     """
-    from audits.score_error.report import write_report
-    from audits.score_error.run import ScoreErrorConfig, run_score_error
+    from diffeval.audits.score_error.report import write_report
+    from diffeval.audits.score_error.run import ScoreErrorConfig, run_score_error
 
     config = ScoreErrorConfig(
         data=data, generators=list(generators), analyses=[a.strip() for a in analyses.split(",")] if analyses else [],
@@ -67,8 +67,8 @@ def score_error(data, generators, analyses, n, levels, n_boot, seed, toys_dir, d
 def _bias_classifiers(attributes: str, face_models: str | None, clip_arch: str, clip_pretrained: str,
                       clip_weights: str | None, min_confidence: float, device: str) -> list:
     """Parse --attributes: judge, gender, age_group, monk, ita_class, clip:NAME=label1|label2|..."""
-    from audits.bias.classifiers import ClipZeroShot, JudgeClassifier
-    from audits.bias.faces import FaceAttributes
+    from diffeval.audits.bias.classifiers import ClipZeroShot, JudgeClassifier
+    from diffeval.audits.bias.faces import FaceAttributes
 
     items = [a.strip() for a in attributes.split(",") if a.strip()]
     face = [a for a in items if a in FaceAttributes.ALL]
@@ -108,7 +108,7 @@ def _corrections(items: tuple[str, ...]) -> dict:
 
 
 def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, power: float) -> None:
-    from audits.bias.stats import images_per_prompt_for_margin, images_per_prompt_for_power
+    from diffeval.audits.bias.stats import images_per_prompt_for_margin, images_per_prompt_for_power
 
     alpha = q / max(1, n_prompts)  # BH at level q rejects a lone true effect once p <= q/m: the worst case
     rows = [("interval half-width", f"+-{margin:g} at p = {p0:g} (95% Wilson/normal)", images_per_prompt_for_margin(margin, p0)),
@@ -165,11 +165,11 @@ def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, ste
     shares/prompts/pooled/abstentions CSV, summary.json, report.md and a self-contained report.html.
     Interrupted runs resume from OUT/cache.
     """
-    from audits.bias.pipeline import SamplingSettings, attribute_names, audit_files, audit_generator, cached_images
-    from audits.bias.planted import TWINS, twin_path
-    from audits.bias.prompts import load_prompt_set
-    from audits.bias.report import write_report
-    from audits.bias.summary import SummaryConfig, summarize
+    from diffeval.audits.bias.pipeline import SamplingSettings, attribute_names, audit_files, audit_generator, cached_images
+    from diffeval.audits.bias.planted import TWINS, twin_path
+    from diffeval.audits.bias.prompts import load_prompt_set
+    from diffeval.audits.bias.report import write_report
+    from diffeval.audits.bias.summary import SummaryConfig, summarize
 
     prompt_set = None if image_paths and prompts == "fashion" else load_prompt_set(prompts)
     if plan:
@@ -185,7 +185,7 @@ def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, ste
                 "corrections": list(corrections)}
     grids = {}
     if generator:
-        from generators import load_generator
+        from diffeval.generators import load_generator
 
         g = load_generator(twin_path(generator) if generator in TWINS else generator, device=device)
         sampling = SamplingSettings(sampler, steps, guidance, seed, batch_size)

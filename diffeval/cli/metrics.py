@@ -40,9 +40,9 @@ def benchmark(sources, spec_path, samplers, steps, guidance, n, seed, features, 
     Finished rows and chunks are cached in OUT/cache: a re-run resumes. Under
     ``torchrun --nproc-per-node N -m diffeval benchmark ...`` the work is sharded over the processes.
     """
-    from generators import bundled_names
+    from diffeval.generators import bundled_names
 
-    from .benchmark import BenchmarkConfig, GridSpec, load_spec, run_benchmark
+    from ..benchmark import BenchmarkConfig, GridSpec, load_spec, run_benchmark
 
     overrides = {"n": n, "seed": seed, "features": features, "feature_weights": feature_weights, "reference": reference,
                  "clip": clip, "lpips": lpips, "lpips_weights": lpips_weights, "batch_size": batch_size,
@@ -81,11 +81,11 @@ def benchmark(sources, spec_path, samplers, steps, guidance, n, seed, features, 
 def stats(source, out_path, features, feature_weights, batch_size, device, data_dir) -> None:
     """Feature statistics of SOURCE (image folder, .npz of images, fashion-mnist:train|test) as an
     .npz with pytorch-fid's keys mu and sigma (plus n and the feature space), so files interchange."""
-    from generators.devices import pick_device as resolve_device
+    from diffeval.generators.devices import pick_device as resolve_device
 
-    from .benchmark.reference import extractor_id, stats_of
-    from .benchmark.sources import resolve_source
-    from .features import get_extractor
+    from ..benchmark.reference import extractor_id, stats_of
+    from ..benchmark.sources import resolve_source
+    from ..features import get_extractor
 
     src = resolve_source(source, data_dir)
     if not hasattr(src, "read"):
