@@ -85,7 +85,9 @@ def run_worker(pipeline: str, weights: Path, data: Path, batch_size: int, result
         mu, sigma = np.mean(activations, axis=0), np.cov(activations, rowvar=False)
         state_mb = activations.nbytes / 2**20
     seconds = time.perf_counter() - start
-    np.savez(result, mu=mu, sigma=sigma, seconds=seconds, rss_before_mb=before, peak_mem_mb=_rss_mb(), state_mb=state_mb)
+    np.savez(
+        result, mu=mu, sigma=sigma, seconds=seconds, rss_before_mb=before, peak_mem_mb=_rss_mb(), state_mb=state_mb
+    )
 
 
 def write_images(folder: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -156,10 +158,18 @@ def main() -> None:
     for pipeline in PIPELINES:
         r = results[pipeline]
         speed = args.n / float(r["seconds"])
-        rows.append({"pipeline": pipeline, "n": args.n, "batch_size": args.batch_size, "images_per_s": round(speed, 3),
-                     "peak_mem_mb": round(float(r["peak_mem_mb"]), 1),
-                     "state_mb": round(float(r["state_mb"]), 2), "state_mb_at_50k": round(_state_at(pipeline, float(r["state_mb"]), args.n, 50000), 1),
-                     "ratio_vs_pytorch_fid": round(speed / base, 3)})
+        rows.append(
+            {
+                "pipeline": pipeline,
+                "n": args.n,
+                "batch_size": args.batch_size,
+                "images_per_s": round(speed, 3),
+                "peak_mem_mb": round(float(r["peak_mem_mb"]), 1),
+                "state_mb": round(float(r["state_mb"]), 2),
+                "state_mb_at_50k": round(_state_at(pipeline, float(r["state_mb"]), args.n, 50000), 1),
+                "ratio_vs_pytorch_fid": round(speed / base, 3),
+            }
+        )
     df = pd.DataFrame(rows)
     ours, ref = results["diffeval_streaming"], results["pytorch_fid"]
     d_mu = float(np.abs(ours["mu"] - ref["mu"]).max())

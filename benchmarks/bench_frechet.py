@@ -31,7 +31,17 @@ sys.path.insert(0, str(ROOT))
 
 from diffeval.metrics import frechet_distance  # noqa: E402
 
-COLUMNS = ["dim", "ours_s", "pytorch_fid_s", "speedup", "ours_value", "pytorch_fid_value", "abs_diff", "rel_diff", "threads"]
+COLUMNS = [
+    "dim",
+    "ours_s",
+    "pytorch_fid_s",
+    "speedup",
+    "ours_value",
+    "pytorch_fid_value",
+    "abs_diff",
+    "rel_diff",
+    "threads",
+]
 
 
 def random_statistics(dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +138,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--threads", type=int, default=None, help="limit BLAS/OpenMP and torch threads (default: library defaults)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="limit BLAS/OpenMP and torch threads (default: library defaults)"
+    )
     args = parser.parse_args(argv)
     if args.dim < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--dim, --repeats and --threads must be positive")

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffeval.bundle import text_vocab  # noqa: E402
-from diffeval.quality import nfe  # noqa: E402
 from diffeval.generators import bundled_names, load_generator  # noqa: E402
 from diffeval.generators.interface import Generator  # noqa: E402
 from diffeval.generators.model import Conditioning, DiffusionModel  # noqa: E402
@@ -30,6 +29,7 @@ from diffeval.generators.presets import build_presets  # noqa: E402
 from diffeval.generators.schedules import NoiseSchedule  # noqa: E402
 from diffeval.generators.tokenizer import WordTokenizer  # noqa: E402
 from diffeval.generators.training.loop import training_loss  # noqa: E402
+from diffeval.quality import nfe  # noqa: E402
 
 SAMPLERS = ["ddpm", "ddim", "dpm++2m", "euler", "heun"]
 
@@ -78,7 +78,11 @@ def main() -> None:
     bundled = set(bundled_names())
     rows = []
     for name, preset in presets.items():
-        g = load_generator(name, device) if name in bundled else Generator(DiffusionModel(preset.model), name, preset.family, preset.sampling, device)
+        g = (
+            load_generator(name, device)
+            if name in bundled
+            else Generator(DiffusionModel(preset.model), name, preset.family, preset.sampling, device)
+        )
         params = sum(p.numel() for p in g.model.parameters()) / 1e6
         step_s = train_step_seconds(DiffusionModel(preset.model), device)
         kind = g.info.conditioning
@@ -87,11 +91,21 @@ def main() -> None:
             t0 = time.perf_counter()
             g.sample(args.n, steps=args.steps, sampler=sampler, batch_size=args.n, **cond)
             dt = time.perf_counter() - t0
-            rows.append({"preset": name, "backbone": g.info.backbone, "params_m": round(params, 3), "device": str(device),
-                         "threads": torch.get_num_threads(), "train_step_s": round(step_s, 4), "sampler": sampler,
-                         "steps": args.steps, "guidance": g.defaults.guidance,
-                         "nfe": nfe(sampler, args.steps, g.defaults.guidance, kind != "none"),
-                         "images_per_s": round(args.n / dt, 2)})
+            rows.append(
+                {
+                    "preset": name,
+                    "backbone": g.info.backbone,
+                    "params_m": round(params, 3),
+                    "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "train_step_s": round(step_s, 4),
+                    "sampler": sampler,
+                    "steps": args.steps,
+                    "guidance": g.defaults.guidance,
+                    "nfe": nfe(sampler, args.steps, g.defaults.guidance, kind != "none"),
+                    "images_per_s": round(args.n / dt, 2),
+                }
+            )
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     out = Path(args.out)

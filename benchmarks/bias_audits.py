@@ -40,8 +40,24 @@ def planted(out: Path, n: int, reuse: bool = False) -> str:
         for w in GUIDANCES:
             d = out / f"{name}-w{w:g}"
             if not reuse:
-                run(["audit", "bias", "-g", name, "--prompts", "fashion", "--attributes", "judge", "--n-per-prompt", str(n),
-                     "--guidance", str(w), "--out", str(d)])
+                run(
+                    [
+                        "audit",
+                        "bias",
+                        "-g",
+                        name,
+                        "--prompts",
+                        "fashion",
+                        "--attributes",
+                        "judge",
+                        "--n-per-prompt",
+                        str(n),
+                        "--guidance",
+                        str(w),
+                        "--out",
+                        str(d),
+                    ]
+                )
             shares = pd.read_csv(d / "shares.csv")
             prompts = pd.read_csv(d / "prompts.csv").set_index("prompt")
             for phrase in ("a shoe", "footwear"):

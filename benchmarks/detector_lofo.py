@@ -28,13 +28,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.detectors.data import GeneratedSpec, generated_images  # noqa: E402
 from diffeval.detectors.evaluate import evaluate_detector  # noqa: E402
 from diffeval.detectors.model import DetectorConfig, load_detector  # noqa: E402
 from diffeval.detectors.perturb import AugmentConfig  # noqa: E402
 from diffeval.detectors.spectrum import local_log_spectrum, spectral_features  # noqa: E402
 from diffeval.detectors.train import DetectorTrainConfig, train_config_from_dict, train_detector, training_sets  # noqa: E402
-from diffeval.data import load_fashion_mnist  # noqa: E402
 from diffeval.plots import pyplot, save_figure  # noqa: E402
 
 GROUPS = {"unet": ["ddpm", "sd1", "sd2"], "transformer": ["dit", "sd3", "sd3-reflow"]}  # default samplers
@@ -42,10 +42,19 @@ GROUPS = {"unet": ["ddpm", "sd1", "sd2"], "transformer": ["dit", "sd3", "sd3-ref
 # default until it became DPM-Solver++ 100; dit's DDIM replaced by ancestral)
 EXTRA_SAMPLERS = {"unet": ["ddpm@ddpm:100"], "transformer": ["dit@ddpm:100"]}
 # (name, branches, augmentation: standard / none / standard plus dark-level zeroing, local_block)
-VARIANTS = [("pixel", "pixel", "standard", 4), ("frequency", "frequency", "standard", 4), ("both", "both", "standard", 4),
-            ("both", "both", "none", 4), ("frequency-global", "frequency", "standard", 0),
-            ("frequency-darkaug", "frequency", "dark", 4)]
-AUGMENTATIONS = {"standard": AugmentConfig(), "none": AugmentConfig(0, 0, 0, 0, 0, 0), "dark": AugmentConfig(dark_p=0.5)}
+VARIANTS = [
+    ("pixel", "pixel", "standard", 4),
+    ("frequency", "frequency", "standard", 4),
+    ("both", "both", "standard", 4),
+    ("both", "both", "none", 4),
+    ("frequency-global", "frequency", "standard", 0),
+    ("frequency-darkaug", "frequency", "dark", 4),
+]
+AUGMENTATIONS = {
+    "standard": AugmentConfig(),
+    "none": AugmentConfig(0, 0, 0, 0, 0, 0),
+    "dark": AugmentConfig(dark_p=0.5),
+}
 
 
 def fingerprints(out: Path, cache: Path, n: int) -> None:
@@ -135,7 +144,11 @@ def trained(cfg: DetectorTrainConfig, cache: Path, directory: Path):
     if saved.is_file():
         info = json.loads(saved.read_text())["info"]
         same_weights = [e["fingerprint"] for e in info.get("generated", [])] == [e["fingerprint"] for e in sets[2]]
-        if same_weights and "train_config" in info and asdict(train_config_from_dict(info["train_config"])) == asdict(cfg):
+        if (
+            same_weights
+            and "train_config" in info
+            and asdict(train_config_from_dict(info["train_config"])) == asdict(cfg)
+        ):
             print(f"reusing {directory}")
             return load_detector(directory)
     return train_detector(cfg, cache, directory, progress=True, sets=sets)[0]
@@ -153,32 +166,57 @@ def write_report(table: pd.DataFrame, out: Path, args: argparse.Namespace, pertu
     # each held-out family once: sd3 and sd3-reflow are one family (sd3)
     per_family = clean.groupby([*variant, "seed", "trained_on", "family"], sort=False)["average_precision"].mean()
     headline.insert(1, "AP, mean over families", per_family.groupby(variant, sort=False).mean())
-    headline["AP under JPEG 75"] = held[held.perturbation == "jpeg75"].groupby(variant, sort=False)["average_precision"].mean()
+    headline["AP under JPEG 75"] = (
+        held[held.perturbation == "jpeg75"].groupby(variant, sort=False)["average_precision"].mean()
+    )
     seeds = sorted(table.seed.unique())
     if len(seeds) > 1:
         for column, rows in (("AP", clean), ("AP under JPEG 75", held[held.perturbation == "jpeg75"])):
-            per_seed = rows.groupby([*variant, "seed"], sort=False)["average_precision"].mean().groupby(variant, sort=False)
-            headline[f"{column}: seed min-max"] = per_seed.min().map("{:.4f}".format) + "-" + per_seed.max().map("{:.4f}".format)
+            per_seed = (
+                rows.groupby([*variant, "seed"], sort=False)["average_precision"].mean().groupby(variant, sort=False)
+            )
+            headline[f"{column}: seed min-max"] = (
+                per_seed.min().map("{:.4f}".format) + "-" + per_seed.max().map("{:.4f}".format)
+            )
     per_fold = clean.groupby([*variant, "trained_on"], sort=False)[metrics].mean().reset_index()
     by_perturbation = held.pivot_table(index=variant, columns="perturbation", values="average_precision", sort=False)
     none = table[(table.role != "seen") & (table.perturbation == "none")].copy()
     none["test images"] = none.generator + " (" + none.sampler + ", " + none.steps.astype(str) + ")"
     by_generator = none.pivot_table(index=variant, columns="test images", values="average_precision", sort=False)
-    parts = ["# Detector: leave-one-family-out", "", f"`python benchmarks/detector_lofo.py --n-train {args.n_train} "
-             f"--n-eval {args.n_eval} --steps {args.steps} --stem-stride {args.stem_stride} --seeds "
-             f"{','.join(map(str, seeds))}`", "",
-             "Folds: train on the UNet generators (ddpm, sd1, sd2), test on the transformers (dit, sd3, sd3-reflow), "
-             "and the other way round; every mean is over both folds and every training seed. `frequency-global` is the "
-             "frequency branch without its local (block-DCT) spectrum.", "",
-             "## Held-out generators, averaged over both folds (default samplers, no perturbation)", "",
-             headline.reset_index().to_markdown(index=False, floatfmt=".4f"), "",
-             "## Held-out average precision by perturbation", "",
-             by_perturbation[[p for p in perturbations if p in by_perturbation]].reset_index()
-             .to_markdown(index=False, floatfmt=".4f"), "",
-             "## Held-out average precision per test generator (no perturbation; other samplers never trained on)", "",
-             by_generator.reset_index().to_markdown(index=False, floatfmt=".4f"), "",
-             "## Per fold", "", per_fold.to_markdown(index=False, floatfmt=".4f"), "",
-             "## Every row", "", table.to_markdown(index=False, floatfmt=".4f"), ""]
+    parts = [
+        "# Detector: leave-one-family-out",
+        "",
+        f"`python benchmarks/detector_lofo.py --n-train {args.n_train} "
+        f"--n-eval {args.n_eval} --steps {args.steps} --stem-stride {args.stem_stride} --seeds "
+        f"{','.join(map(str, seeds))}`",
+        "",
+        "Folds: train on the UNet generators (ddpm, sd1, sd2), test on the transformers (dit, sd3, sd3-reflow), "
+        "and the other way round; every mean is over both folds and every training seed. `frequency-global` is the "
+        "frequency branch without its local (block-DCT) spectrum.",
+        "",
+        "## Held-out generators, averaged over both folds (default samplers, no perturbation)",
+        "",
+        headline.reset_index().to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Held-out average precision by perturbation",
+        "",
+        by_perturbation[[p for p in perturbations if p in by_perturbation]]
+        .reset_index()
+        .to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Held-out average precision per test generator (no perturbation; other samplers never trained on)",
+        "",
+        by_generator.reset_index().to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Per fold",
+        "",
+        per_fold.to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Every row",
+        "",
+        table.to_markdown(index=False, floatfmt=".4f"),
+        "",
+    ]
     (out / "lofo.md").write_text("\n".join(parts))
     return "\n".join(parts[:10])
 

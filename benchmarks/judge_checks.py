@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from diffeval.benchmark.reference import shipped_stats_path  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
+from diffeval.generators import load_generator  # noqa: E402
+from diffeval.io import atomic_write_text  # noqa: E402
 from diffeval.judge import load_judge  # noqa: E402
 from diffeval.metrics import frechet_distance, load_stats_npz  # noqa: E402
-from diffeval.generators import load_generator  # noqa: E402
-from diffeval.generators.checkpoints import atomic_write_text  # noqa: E402
 
 
 def histogram_line(label: str, judged: torch.Tensor) -> str:

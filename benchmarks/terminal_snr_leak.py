@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffeval.data.fashion import load_fashion_mnist  # noqa: E402
-from diffeval.judge import load_judge  # noqa: E402
 from diffeval.generators import load_generator  # noqa: E402
+from diffeval.judge import load_judge  # noqa: E402
 
 SHOES = (5, 7, 9)  # sandal, sneaker, ankle boot
 
@@ -43,7 +43,9 @@ def main() -> None:
     for label, noise in (("pure noise", eps), ("noise + mean-shoe signal", a * shoe + s * eps)):
         counts = np.bincount(judge.predict(g.sample(n, prompts="a shoe", noise=noise, steps=20, guidance=1.0)).numpy(),
                              minlength=10)
-        print(f"{label}: sandal {counts[5]}, sneaker {counts[7]}, ankle boot {counts[9]}, other {n - counts[list(SHOES)].sum()}")
+        print(
+            f"{label}: sandal {counts[5]}, sneaker {counts[7]}, ankle boot {counts[9]}, other {n - counts[list(SHOES)].sum()}"
+        )
 
 
 if __name__ == "__main__":

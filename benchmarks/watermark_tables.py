@@ -23,7 +23,16 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent / "results" / "watermark"
-PAPER_ORDER = ["clean", "rotation(75)", "jpeg(25)", "crop(0.75)", "blur(4)", "blur(4@512px)", "noise(0.1)", "brightness(6)"]
+PAPER_ORDER = [
+    "clean",
+    "rotation(75)",
+    "jpeg(25)",
+    "crop(0.75)",
+    "blur(4)",
+    "blur(4@512px)",
+    "noise(0.1)",
+    "brightness(6)",
+]
 
 
 def clean_table(suffix: str = "") -> pd.DataFrame:
@@ -46,7 +55,9 @@ def paper_table(name: str) -> pd.DataFrame:
 
 def main() -> None:
     md = "## Clean detection (alpha = 0.01), cosine test\n\n" + clean_table().to_markdown(index=False, floatfmt=".4g")
-    md += "\n\n## Clean detection (alpha = 0.01), ncx2 test (the paper's distance)\n\n" + clean_table("-ncx2").to_markdown(index=False, floatfmt=".4g")
+    md += "\n\n## Clean detection (alpha = 0.01), ncx2 test (the paper's distance)\n\n" + clean_table(
+        "-ncx2"
+    ).to_markdown(index=False, floatfmt=".4g")
     for d in sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "robustness.csv").is_file()):
         if d.startswith(("paper", "radius", "annulus")):
             md += f"\n\n## AUC under attacks: {d}\n\n" + paper_table(d).to_markdown(index=False, floatfmt=".3f")

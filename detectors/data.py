@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffeval.images import quantize_uint8
+from diffeval.io import atomic_savez, atomic_write_text
 from diffeval.quality import class_conditions
-from diffeval.generators.checkpoints import atomic_output, atomic_write_text
 
 MANIFEST = "manifest.json"
 
@@ -72,11 +73,9 @@ def generated_images(spec: GeneratedSpec, n: int, cache_dir: str | Path, device:
         x = g.sample(n - start, steps=steps, sampler=sampler, guidance=guidance, seed=spec.seed, first_index=start,
                      batch_size=batch_size, progress=progress,
                      **class_conditions(g, torch.arange(start, n) % 10))
-        new = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        new = quantize_uint8(x).numpy()
         have = np.concatenate([have, new])
-        with atomic_output(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, images=have)
+        atomic_savez(path, {"images": have}, compressed=True)
     entry = {"file": name, "generator": g.info.name, "family": g.info.family, "backbone": g.info.backbone,
              "sampler": sampler, "steps": steps, "guidance": guidance, "seed": spec.seed, "fingerprint": fp,
              "n": int(len(have)), "spec": asdict(spec)}

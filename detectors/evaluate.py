@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from diffeval.data import load_fashion_mnist
+from diffeval.images import from_uint8, read_image
 
 from .data import GeneratedSpec, generated_images
 from .metrics import METRICS, detection_metrics
@@ -48,19 +49,18 @@ def evaluate_detector(model: Detector, specs: Sequence[GeneratedSpec], n: int, c
 
 def predict_files(model: Detector, paths: Sequence[str | Path]) -> pd.DataFrame:
     """P(generated) per image file; unreadable or wrongly sized files get their error instead."""
-    from PIL import Image
 
     c = model.config
     rows = []
     for raw in paths:
         path = Path(raw)
         try:
-            with Image.open(path) as im:
-                im.load()
-                arr = np.asarray(im.convert("L" if c.channels == 1 else "RGB"), dtype=np.float32) / 255.0
+            arr, _ = read_image(path, c.channels)
             if arr.shape[:2] != (c.image_size, c.image_size):
-                raise ValueError(f"image is {arr.shape[1]}x{arr.shape[0]}, the detector takes {c.image_size}x{c.image_size}")
-            x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1)).permute(2, 0, 1)[None]
+                raise ValueError(
+                    f"image is {arr.shape[1]}x{arr.shape[0]}, the detector takes {c.image_size}x{c.image_size}"
+                )
+            x = from_uint8(arr)[None]
             rows.append({"file": str(path), "p_generated": float(model.predict_proba(x)[0]), "error": ""})
         except Exception as error:  # noqa: BLE001 - every failure becomes that file's row
             rows.append({"file": str(path), "p_generated": float("nan"),

@@ -10,16 +10,15 @@ for generators).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torchvision
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from diffeval.generators.checkpoints import atomic_output, atomic_write_text
+from diffeval.io import read_model_config, read_model_weights, save_model_dir
 
 from .spectrum import local_log_spectrum, spectral_features
 
@@ -60,7 +59,9 @@ class DetectorConfig:
         return cls(**{"local_block": 0, **d})
 
 
-def small_image_resnet(name: str, channels: int, pretrained: str | None = None, stem_stride: int = 1) -> tuple[nn.Module, int]:
+def small_image_resnet(
+    name: str, channels: int, pretrained: str | None = None, stem_stride: int = 1
+) -> tuple[nn.Module, int]:
     """A torchvision ResNet with a 3x3 stem of ``stem_stride`` and no max-pool (for 28-64 px images), fc removed."""
     if not hasattr(torchvision.models, name):
         raise ValueError(f"unknown torchvision model {name!r}")
@@ -69,7 +70,11 @@ def small_image_resnet(name: str, channels: int, pretrained: str | None = None, 
         path = Path(pretrained)
         if not path.is_file():
             raise FileNotFoundError(f"pretrained ResNet weights {path} not found (pass a local state-dict file)")
-        state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
+        state = (
+            load_file(str(path))
+            if path.suffix == ".safetensors"
+            else torch.load(path, map_location="cpu", weights_only=True)
+        )
         net.load_state_dict({k: v for k, v in state.items() if not k.startswith(("conv1.", "fc."))}, strict=False)
     net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=stem_stride, padding=1, bias=False)
     net.maxpool = nn.Identity()
@@ -130,7 +135,9 @@ class Detector(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         c = self.config
         if images.shape[1:] != (c.channels, c.image_size, c.image_size):
-            raise ValueError(f"detector takes ({c.channels}, {c.image_size}, {c.image_size}) images, got {tuple(images.shape[1:])}")
+            raise ValueError(
+                f"detector takes ({c.channels}, {c.image_size}, {c.image_size}) images, got {tuple(images.shape[1:])}"
+            )
         parts: list[torch.Tensor] = []
         if hasattr(self, "pixel"):
             parts.append(self.pixel(images * 2 - 1))
@@ -154,41 +161,19 @@ class Detector(nn.Module):
 
 def save_detector(model: Detector, directory: str | Path, info: dict | None = None) -> Path:
     """Write config.json + model.safetensors (atomically) into ``directory``."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(out / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
-    atomic_write_text(out / "config.json", json.dumps({"format": FORMAT, "version": 2, "model": asdict(model.config),
-                                                       "info": info or {}}, indent=1))
-    return out
+    config = {"format": FORMAT, "version": 2, "model": asdict(model.config), "info": info or {}}
+    return save_model_dir(directory, config, model.state_dict())
 
 
 def load_detector(directory: str | Path, device: str | torch.device = "cpu", trust_pickle: bool = False) -> Detector:
-    """Load a detector directory; a pickle checkpoint is refused unless ``trust_pickle``."""
-    d = Path(directory)
-    cfg_path = d / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{d} is not a detector directory (no config.json)")
-    raw = json.loads(cfg_path.read_text())
-    if raw.get("format") != FORMAT:
-        raise ValueError(f"{cfg_path} is not a diffeval detector config (format {raw.get('format')!r})")
+    """Load a detector directory (config versions 1 and 2); a pickle checkpoint is refused unless ``trust_pickle``."""
+    raw = read_model_config(directory, FORMAT, (1, 2), "detector")
     model_cfg = dict(raw["model"])
     model_cfg["pretrained"] = None  # the saved weights already hold whatever was pretrained
     model = Detector(DetectorConfig.from_dict(model_cfg))
-    weights = d / "model.safetensors"
-    if weights.is_file():
-        state = load_file(str(weights))
-    else:
-        pickles = [p for p in d.iterdir() if p.suffix in (".pt", ".pth", ".bin", ".ckpt")]
-        if not pickles:
-            raise FileNotFoundError(f"{d} has no model.safetensors")
-        if not trust_pickle:
-            raise ValueError(f"{pickles[0]} is a pickle checkpoint, which can run code when loaded: convert it to "
-                             "model.safetensors, or pass --trust-pickle if you trust its source")
-        state = torch.load(pickles[0], map_location="cpu", weights_only=True)
+    state = read_model_weights(directory, trust_pickle)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise ValueError(f"{weights} does not match {cfg_path}: {str(error).splitlines()[0]}") from None
+        raise ValueError(f"{directory}: weights do not match config.json: {str(error).splitlines()[0]}") from None
     return model.to(device).eval()

@@ -2,7 +2,7 @@
 resizing) and the fixed evaluation perturbations (JPEG quality 95/75/50, blur sigma 1/2,
 downscale-upscale), plus ``darkK``: every pixel below 8-bit level K set to 0, which erases a generator's
 low-amplitude background noise (an evasion the local spectrum is sensitive to; not in the defaults). JPEG
-and blur are the watermark suite's (``watermark.attacks``), so both modules degrade images the same way.
+and blur are ``diffeval.images.degrade``'s, which the watermark attacks use too, so both degrade images alike.
 
 Images are float (N, C, H, W) in [0, 1]; every output is rounded to 8-bit levels and stays in [0, 1].
 Augmentation is deterministic per (seed, image index).
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffeval.watermark.attacks import _levels, _rng, blur, jpeg
+from diffeval.images import levels
+from diffeval.images.degrade import blur, jpeg, seeded_rng
 
 EVAL_PERTURBATIONS = ("none", "jpeg95", "jpeg75", "jpeg50", "blur1", "blur2", "resize0.5")
 
@@ -26,19 +27,19 @@ def down_up(x: torch.Tensor, factor: float) -> torch.Tensor:
     h, w = x.shape[-2:]
     small = F.interpolate(x, size=(max(1, round(h * factor)), max(1, round(w * factor))), mode="bilinear",
                           antialias=True, align_corners=False)
-    return _levels(F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1))
+    return levels(F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1))
 
 
 def zero_dark(x: torch.Tensor, level: int) -> torch.Tensor:
     """Pixels below 8-bit ``level`` (after rounding to 8 bits) set to exactly 0; the rest unchanged."""
-    y = _levels(x)
+    y = levels(x)
     return torch.where(y * 255 < level - 0.5, torch.zeros_like(y), y)
 
 
 def perturb(x: torch.Tensor, name: str) -> torch.Tensor:
     """One of EVAL_PERTURBATIONS, or ``darkK`` (levels below K set to 0), applied to every image."""
     if name == "none":
-        return _levels(x)
+        return levels(x)
     if name.startswith("jpeg"):
         return jpeg(x, float(name[4:]))
     if name.startswith("blur"):
@@ -72,7 +73,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) ->
     """Augmented copy of x; image i's draws depend only on (seed, first_index + i)."""
     out = []
     for i, img in enumerate(x):
-        r = _rng(seed, first_index + i)
+        r = seeded_rng(seed, first_index + i)
         u = r.random(8)  # the first six draws are what they were before dark_p existed
         y = img[None]
         if u[0] < cfg.resize_p:
@@ -83,5 +84,5 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, seed: int, first_index: int) ->
             y = jpeg(y, int(np.floor(cfg.jpeg_min + (101 - cfg.jpeg_min) * u[5])))
         if u[6] < cfg.dark_p:
             y = zero_dark(y, int(np.floor((cfg.dark_max + 1) * u[7])))
-        out.append(_levels(y)[0])
+        out.append(levels(y)[0])
     return torch.stack(out) if out else x.clone()

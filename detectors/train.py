@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from diffeval.data import load_fashion_mnist
-from diffeval.generators.checkpoints import atomic_write_text
+from diffeval.io import atomic_write_text
 
 from .data import GeneratedSpec, generated_images
 from .metrics import detection_metrics
@@ -68,7 +68,9 @@ def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str =
         entries.append(entry)
     fake = torch.cat(fakes)
     real_all, _ = load_fashion_mnist("train", data_dir)
-    pick = torch.randperm(len(real_all), generator=torch.Generator().manual_seed(cfg.seed))[: min(len(fake), len(real_all))]
+    pick = torch.randperm(len(real_all), generator=torch.Generator().manual_seed(cfg.seed))[
+        : min(len(fake), len(real_all))
+    ]
     real = real_all[pick]  # uint8 already
     if real.dtype != torch.uint8:
         raise TypeError(f"expected uint8 Fashion-MNIST images, got {real.dtype}")

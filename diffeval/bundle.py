@@ -61,10 +61,14 @@ def reflow_pairs(base, n: int, steps: int, guidance: float, seed: int, data: Tra
     """(noise, sample) pairs from ``base``'s deterministic sampler with captions drawn like training."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 10, (n,), generator=g)
-    prompts = [data.captions[lab][int(torch.randint(len(data.captions[lab]), (1,), generator=g))] for lab in labels.tolist()]
+    prompts = [
+        data.captions[lab][int(torch.randint(len(data.captions[lab]), (1,), generator=g))] for lab in labels.tolist()
+    ]
     shape = (base.config.channels, base.config.image_size, base.config.image_size)
     noise = NoiseSource(seed, range(n), shape).draw()
-    images = base.sample(n, prompts=prompts, steps=steps, sampler="euler", guidance=guidance, noise=noise, progress=True)
+    images = base.sample(
+        n, prompts=prompts, steps=steps, sampler="euler", guidance=guidance, noise=noise, progress=True
+    )
     return TrainingData(images=images, labels=labels, prompts=prompts, noise=noise)
 
 
@@ -119,13 +123,17 @@ def train_preset(
         pairs_path = out / "reflow_pairs.pt"
         if pairs_path.is_file():
             saved = torch.load(pairs_path, weights_only=True)
-            data = TrainingData(images=saved["images"], labels=saved["labels"], prompts=saved["prompts"], noise=saved["noise"])
+            data = TrainingData(
+                images=saved["images"], labels=saved["labels"], prompts=saved["prompts"], noise=saved["noise"]
+            )
         else:
             t0 = time.time()
             extra = preset.extra
             data = reflow_pairs(base, extra["pairs"], extra["pair_steps"], extra["pair_guidance"], cfg.seed, data)
             out.mkdir(parents=True, exist_ok=True)
-            torch.save({"images": data.images, "labels": data.labels, "prompts": data.prompts, "noise": data.noise}, pairs_path)
+            torch.save(
+                {"images": data.images, "labels": data.labels, "prompts": data.prompts, "noise": data.noise}, pairs_path
+            )
             provenance["pair_wall_s"] = round(time.time() - t0, 1)
         provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
     log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
@@ -160,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     for item in todo:
         t0 = time.time()
         if item == "judge":
-            meta = train_judge(load_fashion_mnist("train", args.data_dir), load_fashion_mnist("test", args.data_dir), JUDGE_DIR)
+            meta = train_judge(
+                load_fashion_mnist("train", args.data_dir), load_fashion_mnist("test", args.data_dir), JUDGE_DIR
+            )
             print(f"judge: test accuracy {meta['test_accuracy']:.4f}", flush=True)
         else:
             init = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffeval.generators.checkpoints import atomic_output
+from diffeval.io import atomic_output
 
 
 def pyplot():

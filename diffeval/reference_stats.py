@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         images, _ = load_fashion_mnist(split, args.data_dir)
         stats = stats_of(images, extractor)
         path = shipped_stats_path(f"fashion-mnist:{split}", extractor.name)
-        stats.save_npz(path, feature_space=extractor.name, extractor_id=extractor_id(extractor), source=f"fashion-mnist:{split}")
+        stats.save_npz(
+            path, feature_space=extractor.name, extractor_id=extractor_id(extractor), source=f"fashion-mnist:{split}"
+        )
         print(f"{path.name}: n={stats.n}, d={extractor.dim}, {time.time() - t0:.1f} s")
 
 

@@ -55,7 +55,9 @@ class ModelConfig:
         if self.parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"unknown parameterization {self.parameterization!r}; choose one of {PARAMETERIZATIONS}")
         if self.schedule.zero_terminal_snr and self.parameterization == "eps":
-            raise ValueError("a zero-terminal-SNR schedule needs a v, x0 or velocity network: eps gives no x0 at alpha = 0")
+            raise ValueError(
+                "a zero-terminal-SNR schedule needs a v, x0 or velocity network: eps gives no x0 at alpha = 0"
+            )
         if self.backbone == "mmdit" and self.conditioning != "text":
             raise ValueError("the MMDiT backbone needs text conditioning")
         if self.conditioning == "text" and not self.vocab:

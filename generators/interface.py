@@ -233,7 +233,9 @@ class Generator:
             raise ValueError(f"noise must have shape {(n, *shape)}, got {tuple(noise.shape)}")
         times = self.schedule.sampling_times(steps, spacing)
         nfe = 2 * steps - 1 if sampler == "heun" else steps
-        bar = tqdm(total=nfe * ((n + batch_size - 1) // batch_size), desc=f"sample {self.info.name}", disable=not progress)
+        bar = tqdm(
+            total=nfe * ((n + batch_size - 1) // batch_size), desc=f"sample {self.info.name}", disable=not progress
+        )
         out = []
         for start in range(0, n, batch_size):
             idx = list(range(start, min(n, start + batch_size)))
@@ -241,7 +243,9 @@ class Generator:
             x = source.draw() if noise is None else noise[idx].to(self.device, torch.float32)
             c = cond[start : start + len(idx)].to(self.device)
 
-            x = run_sampler(self._denoiser(c, guidance, clip), self.schedule, x, times, sampler, source, eta, bar.update)
+            x = run_sampler(
+                self._denoiser(c, guidance, clip), self.schedule, x, times, sampler, source, eta, bar.update
+            )
             out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
         bar.close()
         return torch.cat(out) if out else torch.empty(0, *shape)

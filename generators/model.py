@@ -7,7 +7,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbones import DiT, DiTConfig, MLP, MLPConfig, MMDiT, MMDiTConfig, TextEncoder, TextEncoderConfig, UNet, UNetConfig
+from .backbones import (
+    MLP,
+    DiT,
+    DiTConfig,
+    MLPConfig,
+    MMDiT,
+    MMDiTConfig,
+    TextEncoder,
+    TextEncoderConfig,
+    UNet,
+    UNetConfig,
+)
 from .config import ModelConfig
 
 

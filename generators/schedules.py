@@ -50,7 +50,9 @@ class ScheduleConfig:
         if self.shift <= 0:
             raise ValueError("shift must be positive")
         if self.zero_terminal_snr and self.kind == "rectified_flow":
-            raise ValueError("zero_terminal_snr applies to VP schedules; the rectified-flow path already ends at pure noise")
+            raise ValueError(
+                "zero_terminal_snr applies to VP schedules; the rectified-flow path already ends at pure noise"
+            )
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -97,7 +99,9 @@ class NoiseSchedule:
         self._zero_terminal = config.zero_terminal_snr
         if self._zero_terminal and self.discrete:  # rescale the grid once; interpolation then reads it
             grid = self._grid
-            self._grid = torch.cat([grid[:1], _zero_terminal(grid[1:], torch.exp(0.5 * grid[1]), torch.exp(0.5 * grid[-1]))])
+            self._grid = torch.cat(
+                [grid[:1], _zero_terminal(grid[1:], torch.exp(0.5 * grid[1]), torch.exp(0.5 * grid[-1]))]
+            )
         elif self._zero_terminal:  # continuous: the rescale is applied per call, anchored at alpha(0) = 1
             self._zt_last = torch.exp(0.5 * self._raw_log_alpha_bar(torch.tensor(1.0, dtype=torch.float64)))
 

@@ -29,9 +29,25 @@ def tiny_config(kind: str) -> ModelConfig:
     if kind == "ddpm":
         return ModelConfig("unet", "eps", linear, "none", backbone_config=dict(TINY_UNET), **common)
     if kind == "sd1":
-        return ModelConfig("unet", "eps", ScheduleConfig("scaled_linear", 1000), "text", backbone_config=dict(TINY_UNET), **common, **text)
+        return ModelConfig(
+            "unet",
+            "eps",
+            ScheduleConfig("scaled_linear", 1000),
+            "text",
+            backbone_config=dict(TINY_UNET),
+            **common,
+            **text,
+        )
     if kind == "sd2":
-        return ModelConfig("unet", "v", ScheduleConfig("scaled_linear", 1000), "text", backbone_config=dict(TINY_UNET), **common, **text)
+        return ModelConfig(
+            "unet",
+            "v",
+            ScheduleConfig("scaled_linear", 1000),
+            "text",
+            backbone_config=dict(TINY_UNET),
+            **common,
+            **text,
+        )
     if kind == "dit":
         return ModelConfig("dit", "eps", linear, "class", backbone_config=dict(TINY_DIT), **common)
     if kind == "sd3":

@@ -15,7 +15,25 @@ from .keys import PATTERNS, WatermarkKey, load_key, make_key, save_key
 from .statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
 
 __all__ = [
-    "PATTERNS", "PRESETS", "Attack", "DetectSettings", "EmbedSettings", "WatermarkKey", "attacks_from",
-    "detect_files", "detect_images", "generate", "inject", "key_cosine", "key_distance", "key_pvalue", "key_score", "key_test", "load_key",
-    "make_key", "parse_attack", "recover_noise", "save_key",
+    "PATTERNS",
+    "PRESETS",
+    "Attack",
+    "DetectSettings",
+    "EmbedSettings",
+    "WatermarkKey",
+    "attacks_from",
+    "detect_files",
+    "detect_images",
+    "generate",
+    "inject",
+    "key_cosine",
+    "key_distance",
+    "key_pvalue",
+    "key_score",
+    "key_test",
+    "load_key",
+    "make_key",
+    "parse_attack",
+    "recover_noise",
+    "save_key",
 ]

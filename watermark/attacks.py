@@ -27,110 +27,15 @@ regen          noise level t in (0, 1] of an SDEdit-style     -
 
 from __future__ import annotations
 
-import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
-from PIL import Image, ImageFilter
-from torchvision.transforms import InterpolationMode
 
-from diffeval.images import quantize_uint8
+from diffeval.images import levels
+from diffeval.images.degrade import blur, brightness, contrast, crop, erase, jpeg, noise, rotation
 
 ATTACK_KINDS = ("none", "rotation", "jpeg", "crop", "blur", "noise", "brightness", "contrast", "erase", "regen")
-
-
-def _rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index), 0xA77AC]))
-
-
-def _levels(x: torch.Tensor) -> torch.Tensor:
-    """Round float [0, 1] images to 8-bit levels (what a saved PNG holds)."""
-    return quantize_uint8(x).float().div(255)
-
-
-def _to_pil(img: torch.Tensor) -> Image.Image:
-    arr = quantize_uint8(img).permute(1, 2, 0).numpy()
-    return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-
-
-def _from_pil(pil: Image.Image, channels: int) -> torch.Tensor:
-    arr = np.asarray(pil, dtype=np.float32) / 255.0
-    arr = arr[..., None] if arr.ndim == 2 else arr
-    return torch.from_numpy(arr).permute(2, 0, 1)[:channels].contiguous()
-
-
-def rotation(x: torch.Tensor, degrees: float, **_) -> torch.Tensor:
-    return TF.rotate(x, float(degrees), interpolation=InterpolationMode.NEAREST, fill=0.0)
-
-
-def jpeg(x: torch.Tensor, quality: float, **_) -> torch.Tensor:
-    out = []
-    for img in x:
-        buf = io.BytesIO()
-        _to_pil(img).save(buf, format="JPEG", quality=int(round(quality)))
-        out.append(_from_pil(Image.open(io.BytesIO(buf.getvalue())), x.shape[1]))
-    return torch.stack(out)
-
-
-def blur(x: torch.Tensor, radius: float, reference_size: float | None = None, **_) -> torch.Tensor:
-    """PIL Gaussian blur; with ``reference_size`` the radius is given for images of that width and
-    scaled to x's width (``paper-scaled``: the paper's radius 4 at 512 px is 0.22 px at 28 px)."""
-    if reference_size:
-        radius = float(radius) * x.shape[-1] / float(reference_size)
-    filt = ImageFilter.GaussianBlur(radius=float(radius))
-    return torch.stack([_from_pil(_to_pil(img).filter(filt), x.shape[1]) for img in x])
-
-
-def crop(x: torch.Tensor, scale: float, seed: int, first_index: int, ratio: float = 1.0, **_) -> torch.Tensor:
-    """RandomResizedCrop with fixed scale and aspect ratio (w/h), position uniform; back to full size."""
-    n, _, h, w = x.shape
-    area = h * w * float(scale)
-    cw = min(w, max(1, int(round(math.sqrt(area * ratio)))))
-    ch = min(h, max(1, int(round(math.sqrt(area / ratio)))))
-    out = []
-    for i in range(n):
-        r = _rng(seed, first_index + i)
-        top, left = int(r.integers(0, h - ch + 1)), int(r.integers(0, w - cw + 1))
-        out.append(TF.resized_crop(x[i], top, left, ch, cw, [h, w], interpolation=InterpolationMode.BILINEAR, antialias=True))
-    return torch.stack(out)
-
-
-def noise(x: torch.Tensor, std: float, seed: int, first_index: int, **_) -> torch.Tensor:
-    z = torch.stack([torch.from_numpy(_rng(seed, first_index + i).standard_normal(x.shape[1:])).float() for i in range(len(x))])
-    return (x + float(std) * z).clamp(0, 1)
-
-
-def _jitter(x: torch.Tensor, b: float, seed: int, first_index: int, fn) -> torch.Tensor:
-    out = []
-    for i in range(len(x)):
-        factor = float(_rng(seed, first_index + i).uniform(max(0.0, 1.0 - b), 1.0 + b))
-        out.append(fn(x[i], factor))
-    return torch.stack(out)
-
-
-def brightness(x: torch.Tensor, b: float, seed: int, first_index: int, **_) -> torch.Tensor:
-    return _jitter(x, float(b), seed, first_index, TF.adjust_brightness)
-
-
-def contrast(x: torch.Tensor, b: float, seed: int, first_index: int, **_) -> torch.Tensor:
-    return _jitter(x, float(b), seed, first_index, TF.adjust_contrast)
-
-
-def erase(x: torch.Tensor, fraction: float, seed: int, first_index: int, **_) -> torch.Tensor:
-    """Set one random square-ish rectangle covering ``fraction`` of the area to 0."""
-    n, _, h, w = x.shape
-    side = math.sqrt(h * w * float(fraction))
-    eh, ew = min(h, max(1, int(round(side)))), min(w, max(1, int(round(side))))
-    out = x.clone()
-    for i in range(n):
-        r = _rng(seed, first_index + i)
-        top, left = int(r.integers(0, h - eh + 1)), int(r.integers(0, w - ew + 1))
-        out[i, :, top : top + eh, left : left + ew] = 0.0
-    return out
 
 
 _FUNCS: dict[str, Callable[..., torch.Tensor]] = {
@@ -169,7 +74,7 @@ class Attack:
             raise ValueError(f"images must be (N, C, H, W), got {tuple(x.shape)}")
         x = x.float().clamp(0, 1)
         if self.kind == "none":
-            return _levels(x)
+            return levels(x)
         if self.kind == "combo":
             for k, part in enumerate(self.parts):
                 x = part(x, seed + 7919 * (k + 1), first_index, regen)
@@ -177,11 +82,11 @@ class Attack:
         if self.kind == "regen":
             if regen is None:
                 raise ValueError("the regen attack needs a generator (pass regen=...)")
-            return _levels(regen(x, float(self.strength), seed, first_index))
+            return levels(regen(x, float(self.strength), seed, first_index))
         if self.kind not in _FUNCS:
             raise ValueError(f"unknown attack {self.kind!r}; choose one of {', '.join(ATTACK_KINDS)} or a combo")
         out = _FUNCS[self.kind](x, self.strength, seed=seed, first_index=first_index, **dict(self.options))
-        return _levels(out)
+        return levels(out)
 
 
 CLEAN = Attack("none")

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from diffeval.generators import Generator
+from diffeval.images import from_uint8, read_image
 
 from .keys import WatermarkKey
 from .statistics import key_distance, key_test
@@ -45,7 +46,9 @@ class DetectSettings:
             raise ValueError("steps must be >= 1 and fixed_point >= 0")
 
 
-def recover_noise(generator: Generator, images: torch.Tensor, settings: DetectSettings, progress: bool = False) -> torch.Tensor:
+def recover_noise(
+    generator: Generator, images: torch.Tensor, settings: DetectSettings, progress: bool = False
+) -> torch.Tensor:
     """Images (N, C, H, W) in [0, 1] -> recovered initial noise (N, C, H, W) float32."""
     return generator.invert(
         images, steps=settings.steps, sampler=settings.sampler,
@@ -103,20 +106,16 @@ def read_image_file(path: str | Path, shape: tuple[int, int, int]) -> tuple[torc
     with a generator of ``shape`` (C, H, W)."""
     c, h, w = shape
     try:
-        with Image.open(path) as img:
-            img.load()
-            channels = 1 if img.mode in ("L", "1", "I;16", "I", "F") else 3
-            if channels != c and not (img.mode in ("RGB", "RGBA") and c == 3):
-                return None, f"{channels}-channel image ({img.mode}); the generator makes {c}-channel images"
-            arr = np.asarray(img.convert("L" if c == 1 else "RGB"), dtype=np.float32)
+        arr, own = read_image(path, c)
     except FileNotFoundError:
         return None, "no such file"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return None, f"corrupt or not an image ({type(exc).__name__})"
+    if own != c:
+        return None, f"{own}-channel image; the generator makes {c}-channel images"
     if arr.shape[:2] != (h, w):
         return None, f"size {arr.shape[1]}x{arr.shape[0]}; the generator makes {w}x{h} images"
-    arr = arr[..., None] if arr.ndim == 2 else arr
-    return torch.from_numpy(arr / 255.0).permute(2, 0, 1).float(), ""
+    return from_uint8(arr), ""
 
 
 def detect_files(
@@ -141,8 +140,18 @@ def detect_files(
         else:
             good.append(i)
             tensors.append(img)
-    rows = pd.DataFrame({"image": [str(p) for p in paths], "key": "", "score": np.nan, "distance": np.nan, "p_value": np.nan,
-                         "p_adjusted": np.nan, "detected": False, "error": ""})
+    rows = pd.DataFrame(
+        {
+            "image": [str(p) for p in paths],
+            "key": "",
+            "score": np.nan,
+            "distance": np.nan,
+            "p_value": np.nan,
+            "p_adjusted": np.nan,
+            "detected": False,
+            "error": "",
+        }
+    )
     for i, err in errors.items():
         rows.loc[i, "error"] = err
     if tensors:

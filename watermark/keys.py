@@ -24,7 +24,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from diffeval.generators.checkpoints import atomic_output
+from diffeval.io import atomic_write_bytes
+
+KEY_FILE_MODE = 0o600  # a key forges and removes marks: readable by its owner only
 
 from .fourier import circle_mask, frequencies, spectrum
 
@@ -133,9 +135,7 @@ def save_key(key: WatermarkKey, path: str | Path) -> Path:
         "values_imag": key.values.imag.contiguous(),
         "mask": key.mask.to(torch.uint8),
     }
-    with atomic_output(path) as tmp:
-        Path(tmp).write_bytes(save(tensors, metadata=meta))
-    return path
+    return atomic_write_bytes(path, save(tensors, metadata=meta), mode=KEY_FILE_MODE)
 
 
 def load_key(path: str | Path) -> WatermarkKey:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffeval.io import atomic_write_text
 from diffeval.plots import pyplot, save_figure
-from diffeval.generators.checkpoints import atomic_write_text
 
 MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
               "fpr_at_alpha", "detect_s_per_image"]

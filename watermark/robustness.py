@@ -8,8 +8,6 @@ and a rerun with other attacks reuses the images.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +20,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
 from diffeval.generators import load_generator
-from diffeval.generators.checkpoints import atomic_output
+from diffeval.io import atomic_torch_save, digest
 
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
@@ -85,24 +83,19 @@ def detection_metrics(neg_score, pos_score, neg_p, pos_p, alpha: float) -> dict:
     }
 
 
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class _Cache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def path(self, name: str, parts: dict) -> Path:
-        return self.folder / f"{name}-{_hash(parts)}.pt"
+        return self.folder / f"{name}-{digest(parts, 16)}.pt"
 
     def load(self, name: str, parts: dict) -> torch.Tensor | None:
         path = self.path(name, parts)
         return torch.load(path, weights_only=True) if path.is_file() else None
 
     def put(self, name: str, parts: dict, value: torch.Tensor) -> torch.Tensor:
-        with atomic_output(self.path(name, parts)) as tmp:
-            torch.save(value, tmp)
+        atomic_torch_save(self.path(name, parts), value)
         return value
 
     def get(self, name: str, parts: dict, make: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -121,7 +114,9 @@ def _regen_fn(name: str, steps: int) -> Callable:
     return regen
 
 
-def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def run_robustness(
+    cfg: RobustnessConfig, out: str | Path, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """-> (table, scores, quality).
 
     table: ROBUSTNESS_COLUMNS, one row per (generator, pattern, attack). scores: one row per image
@@ -181,8 +176,19 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
                        "detect_s_per_image": timing[p]}
                 rows.append(row)
                 for marked, score, pv in ((False, ns, nps), (True, ms, mps)):
-                    scores.append(pd.DataFrame({"generator": g.info.name, "pattern": p, "attack": attack.name,
-                                                "marked": marked, "index": np.arange(len(score)), "score": score, "p_value": pv}))
+                    scores.append(
+                        pd.DataFrame(
+                            {
+                                "generator": g.info.name,
+                                "pattern": p,
+                                "attack": attack.name,
+                                "marked": marked,
+                                "index": np.arange(len(score)),
+                                "score": score,
+                                "p_value": pv,
+                            }
+                        )
+                    )
         bar.close()
         for method in cfg.baselines:
             b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)
@@ -221,14 +227,18 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
         m = len(feats[p])
         # subsets of half the images (at most 1,000): with all m images every subset is the same set
         # and the spread would be 0
-        kid, kid_std = kernel_inception_distance(feats[None], feats[p], subsets=100, subset_size=min(1000, max(2, m // 2)))
+        kid, kid_std = kernel_inception_distance(
+            feats[None], feats[p], subsets=100, subset_size=min(1000, max(2, m // 2))
+        )
         rows.append({"generator": gname, "pattern": p, "n": m, "fid_unmarked_vs_train": fid(feats[None][:m]),
                      "fid_marked_vs_train": fid(feats[p]), "kid_marked_vs_unmarked_x1000": 1000 * kid,
                      "kid_std_x1000": 1000 * kid_std})
     return pd.DataFrame(rows)
 
 
-def _baseline_rows(method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: _Cache, base: dict):
+def _baseline_rows(
+    method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: _Cache, base: dict
+):
     """Rows for an invisible-watermark baseline on the first n unmarked images (``watermark.baselines``)."""
     from .baselines import decode_scores, embed_baseline, message_bits, to_carrier
 
@@ -247,9 +257,11 @@ def _baseline_rows(method: str, gname: str, covers: torch.Tensor, attacks, cfg: 
                 t0 = time.perf_counter()
                 acc, p = decode_scores(method, attacked, bits)
                 return torch.tensor(np.c_[acc, p, np.full(len(acc), (time.perf_counter() - t0) / len(acc))])
-            res[is_marked] = cache.get(f"{gname}-{method}-{'marked' if is_marked else 'unmarked'}-scores",
-                                       {**base, "attack": attack.name, "seed": cfg.attack_seed, "bits": bits, "n": len(covers)},
-                                       make).numpy()
+            res[is_marked] = cache.get(
+                f"{gname}-{method}-{'marked' if is_marked else 'unmarked'}-scores",
+                {**base, "attack": attack.name, "seed": cfg.attack_seed, "bits": bits, "n": len(covers)},
+                make,
+            ).numpy()
         neg, pos = res[False], res[True]
         rows.append({"generator": gname, "pattern": method, "attack": attack.name, "kind": attack.kind,
                      "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
@@ -257,6 +269,17 @@ def _baseline_rows(method: str, gname: str, covers: torch.Tensor, attacks, cfg: 
                      "alpha": cfg.detect.alpha, "n_marked": len(pos), "n_unmarked": len(neg),
                      "detect_s_per_image": float(pos[0, 2])})
         for is_marked, r in ((False, neg), (True, pos)):
-            scores.append(pd.DataFrame({"generator": gname, "pattern": method, "attack": attack.name, "marked": is_marked,
-                                        "index": np.arange(len(r)), "score": r[:, 0], "p_value": r[:, 1]}))
+            scores.append(
+                pd.DataFrame(
+                    {
+                        "generator": gname,
+                        "pattern": method,
+                        "attack": attack.name,
+                        "marked": is_marked,
+                        "index": np.arange(len(r)),
+                        "score": r[:, 0],
+                        "p_value": r[:, 1],
+                    }
+                )
+            )
     return rows, scores

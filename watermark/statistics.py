@@ -109,7 +109,9 @@ def _cosine_pvalue(cos: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
     return torch.from_numpy(np.asarray(p, dtype=np.float64))
 
 
-def key_test(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test: str = "cosine") -> tuple[torch.Tensor, torch.Tensor]:
+def key_test(
+    noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test: str = "cosine"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(score, p_value), both (N,) float64: ``key_score`` and ``key_pvalue`` of one test, with the
     cosine computed once when the test is "cosine"."""
     if test == "cosine":

@@ -14,7 +14,6 @@ one row per image -> representation statistics per prompt and attribute -> CSV/J
 
 from .prompts import BUNDLED as BUNDLED_PROMPT_SETS
 from .prompts import PromptSet, load_prompt_set
-
 from .stats import (
     BootstrapResult,
     abstain_mask,

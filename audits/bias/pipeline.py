@@ -14,7 +14,6 @@ report's sample grids.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from diffeval.generators.checkpoints import atomic_write_text
+from diffeval.images import IMAGE_SUFFIXES, read_image
+from diffeval.io import atomic_write_text, digest
+
 from .classifiers import AttributeClassifier, to_uint8_images
 from .prompts import PromptSet
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -40,10 +39,6 @@ class SamplingSettings:
     guidance: float | None = None
     seed: int = 0
     batch_size: int = 50
-
-
-def _key(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _classify(images: list[np.ndarray], classifiers: Sequence[AttributeClassifier]) -> pd.DataFrame:
@@ -61,7 +56,7 @@ def audit_generator(generator, prompts: PromptSet, classifiers: Sequence[Attribu
                          "a prompt audit needs a text-conditional generator")
     steps, sampler, guidance, _, _ = generator.resolve_settings(settings.steps, settings.sampler, settings.guidance)
     fingerprint = generator.fingerprint()  # hashes every weight: once per audit
-    key = _key(fingerprint, sampler, steps, guidance, settings.seed, [c.describe() for c in classifiers])
+    key = digest((fingerprint, sampler, steps, guidance, settings.seed, [c.describe() for c in classifiers]), 12)
     cache = Path(cache_dir) / key
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache / "settings.json", json.dumps({
@@ -87,7 +82,9 @@ def audit_generator(generator, prompts: PromptSet, classifiers: Sequence[Attribu
             df.insert(4, "source_file", "")
             df.insert(5, "error", "")
             atomic_write_text(rows_file, df.to_csv(index=False))
-        frames.append(pd.read_csv(rows_file, dtype={"source_file": str, "error": str}).fillna({"source_file": "", "error": ""}))
+        frames.append(
+            pd.read_csv(rows_file, dtype={"source_file": str, "error": str}).fillna({"source_file": "", "error": ""})
+        )
         bar.update(n)
     bar.close()
     return pd.concat(frames, ignore_index=True)
@@ -125,17 +122,6 @@ def list_image_files(paths: Sequence[str | Path]) -> list[tuple[str, Path]]:
     return out
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An image file -> (H, W, 1 or 3) uint8 RGB/gray (alpha dropped, palette expanded)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        mode = "L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-        arr = np.asarray(im.convert(mode))
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
 def audit_files(paths: Sequence[str | Path], classifiers: Sequence[AttributeClassifier],
                 progress: bool = True) -> pd.DataFrame:
     """Classify image files; an unreadable file gets a row with its error and abstains on everything."""
@@ -146,7 +132,7 @@ def audit_files(paths: Sequence[str | Path], classifiers: Sequence[AttributeClas
         base = {"image_id": f"f{i:06d}", "prompt": prompt, "prompt_index": prompts.index(prompt), "seed": i,
                 "source_file": str(f), "error": ""}
         try:
-            img = read_image(f)
+            img, _ = read_image(f)
         except Exception as error:  # noqa: BLE001 - any decoder failure is reported per file
             reason = f"unreadable image: {type(error).__name__}: {error}".splitlines()[0]
             row = {**base, "error": reason}

@@ -69,7 +69,9 @@ def fashion_set() -> PromptSet:
     """The broad caption words, with the training captions' class shares as the reference."""
     prompts = tuple(BROAD_WORDS)
     captions = captions_per_class()
-    reference = {p: {CLASS_WORDS[c]: share for c, share in caption_class_shares(captions, p).items()} for p in BROAD_WORDS}
+    reference = {
+        p: {CLASS_WORDS[c]: share for c, share in caption_class_shares(captions, p).items()} for p in BROAD_WORDS
+    }
     return PromptSet("fashion", prompts, prompts, "broad words of the bundled captions (Fashion-MNIST classes)",
                      reference)
 

@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 
 from diffeval.images import save_grid
+from diffeval.io import atomic_write_text
 from diffeval.plots import pyplot, save_figure
-from diffeval.generators.checkpoints import atomic_write_text
 
 from .summary import AuditSummary
 
@@ -118,7 +118,9 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
         atomic_write_text(paths[name], df.to_csv(index=False))
     charts = {a: shares_chart(summary.shares, a, out / "plots" / f"shares_{a}.png") for a in attributes}
     flagged = summary.prompts[summary.prompts.flagged] if len(summary.prompts) else summary.prompts
-    flagged_list = [{"attribute": r.attribute, "prompt": r.prompt, "qvalue": float(r.qvalue)} for r in flagged.itertuples()]
+    flagged_list = [
+        {"attribute": r.attribute, "prompt": r.prompt, "qvalue": float(r.qvalue)} for r in flagged.itertuples()
+    ]
     paths["json"] = out / "summary.json"
     atomic_write_text(paths["json"], json.dumps({
         "settings": settings, "classifiers": classifier_notes, "flagged_prompts": flagged_list,
@@ -129,19 +131,32 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
     share_cols = ["prompt", "value", "target", "count", "n", "proportion", "lo", "hi", "pvalue", "qvalue", "flagged"]
     prompt_cols = ["prompt", "n_images", "abstained", "n", "off_target", "off_target_share", "test", "statistic",
                    "pvalue", "qvalue", "flagged", "mad", "mad_expected", "target_kind"]
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Bias audit</title><style>{CSS}</style></head><body>",
-             "<h1>Bias audit</h1>",
-             f"<p class='note'>{len(images)} images; {len(summary.prompts.prompt.unique()) if len(summary.prompts) else 0} "
-             f"prompts; proportions are among images that did not abstain; intervals are 95% Wilson; p-values are exact "
-             f"binomial (two labels) or chi-square (more) against the target, Benjamini-Hochberg across prompts at "
-             f"q = {q}. Flagged rows are highlighted.</p>",
-             "<h2 id='settings'>Settings</h2>",
-             _table_html(pd.DataFrame({"setting": list(settings), "value": [json.dumps(v, default=str) if not isinstance(v, str) else v for v in settings.values()]})),
-             "<h2 id='classifiers'>Classifiers</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in classifier_notes) + "</ul>",
-             "<h2 id='flagged'>Flagged prompts</h2>",
-             _table_html(flagged[["attribute", "prompt", "n", "test", "pvalue", "qvalue"]]) if len(flagged) else "<p>None at this FDR level.</p>",
-             "<h2 id='abstentions'>Abstentions</h2>",
-             _table_html(abstentions) if len(abstentions) else "<p>No image abstained.</p>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Bias audit</title><style>{CSS}</style></head><body>",
+        "<h1>Bias audit</h1>",
+        f"<p class='note'>{len(images)} images; {len(summary.prompts.prompt.unique()) if len(summary.prompts) else 0} "
+        f"prompts; proportions are among images that did not abstain; intervals are 95% Wilson; p-values are exact "
+        f"binomial (two labels) or chi-square (more) against the target, Benjamini-Hochberg across prompts at "
+        f"q = {q}. Flagged rows are highlighted.</p>",
+        "<h2 id='settings'>Settings</h2>",
+        _table_html(
+            pd.DataFrame(
+                {
+                    "setting": list(settings),
+                    "value": [json.dumps(v, default=str) if not isinstance(v, str) else v for v in settings.values()],
+                }
+            )
+        ),
+        "<h2 id='classifiers'>Classifiers</h2><ul>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in classifier_notes)
+        + "</ul>",
+        "<h2 id='flagged'>Flagged prompts</h2>",
+        _table_html(flagged[["attribute", "prompt", "n", "test", "pvalue", "qvalue"]])
+        if len(flagged)
+        else "<p>None at this FDR level.</p>",
+        "<h2 id='abstentions'>Abstentions</h2>",
+        _table_html(abstentions) if len(abstentions) else "<p>No image abstained.</p>",
+    ]
     n_errors = int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum())
     if n_errors:
         bad = images[images.error.fillna("") != ""][["image_id", "source_file", "error"]]
@@ -150,7 +165,11 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
     for attr in attributes:
         sh = summary.shares[summary.shares.attribute == attr]
         sh = sh[(sh["count"] > 0) | (sh.target > 0)]
-        cols = share_cols + (["corrected", "corrected_lo", "corrected_hi"] if sh.get("corrected", pd.Series(dtype=float)).notna().any() else [])
+        cols = share_cols + (
+            ["corrected", "corrected_lo", "corrected_hi"]
+            if sh.get("corrected", pd.Series(dtype=float)).notna().any()
+            else []
+        )
         pr = summary.prompts[summary.prompts.attribute == attr]
         po = summary.pooled[summary.pooled.attribute == attr]
         parts += [f"<h2 id='attr-{html.escape(attr)}'>{html.escape(attr)}</h2>",
@@ -159,13 +178,25 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
                   "<h3>Shares</h3>", _table_html(sh[cols]),
                   "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
                   _table_html(po[["value", "estimate", "lo", "hi"]])]
-        md += [f"## {attr}", "", f"![{attr}](plots/shares_{attr}.png)", "", pr[prompt_cols].to_markdown(index=False, floatfmt=".3g"),
-               "", sh[cols].to_markdown(index=False, floatfmt=".3g"), ""]
+        md += [
+            f"## {attr}",
+            "",
+            f"![{attr}](plots/shares_{attr}.png)",
+            "",
+            pr[prompt_cols].to_markdown(index=False, floatfmt=".3g"),
+            "",
+            sh[cols].to_markdown(index=False, floatfmt=".3g"),
+            "",
+        ]
     if grids:
         parts.append("<h2 id='samples'>Samples</h2>")
         for i, (prompt, imgs) in enumerate(grids.items()):
-            grid = save_grid(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255, out / "plots" / f"samples_{i:03d}.png",
-                             nrow=8, scale=3)
+            grid = save_grid(
+                torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255,
+                out / "plots" / f"samples_{i:03d}.png",
+                nrow=8,
+                scale=3,
+            )
             parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' "
                          f"src='{_png_data_uri(grid)}'>")
     parts.append("</body></html>")

@@ -17,6 +17,18 @@ from .error import score_error_table
 from .gmm import MixtureTruth, gmm2d, gmm64, mixture
 from .models import ExactModel, GeneratorModel
 
-__all__ = ["EmpiricalDenoiser", "ExactModel", "GeneratorModel", "MixtureTruth", "exact_discretisation_table", "fit_orders",
-           "gmm2d", "gmm64", "memorisation_table", "mixture", "model_discretisation_table", "nearest_two",
-           "score_error_table"]
+__all__ = [
+    "EmpiricalDenoiser",
+    "ExactModel",
+    "GeneratorModel",
+    "MixtureTruth",
+    "exact_discretisation_table",
+    "fit_orders",
+    "gmm2d",
+    "gmm64",
+    "memorisation_table",
+    "mixture",
+    "model_discretisation_table",
+    "nearest_two",
+    "score_error_table",
+]

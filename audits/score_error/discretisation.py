@@ -125,7 +125,9 @@ def exact_discretisation_table(
                 x = run_sampler(denoise, schedule, x_start.clone(), times, sampler)
                 rows.append([path, sampler, spacing, k, nfe(sampler, times), _rms(x, ref), _median(x, ref),
                              _rms(ref, torch.zeros_like(ref))])
-    return pd.DataFrame(rows, columns=["path", "sampler", "spacing", "steps", "nfe", "error", "error_median", "ref_rms"])
+    return pd.DataFrame(
+        rows, columns=["path", "sampler", "spacing", "steps", "nfe", "error", "error_median", "ref_rms"]
+    )
 
 
 def model_discretisation_table(
@@ -148,7 +150,9 @@ def model_discretisation_table(
     x_start = start_points(truth, schedule, t_start, n, sample_x0, seed).float()
     denoise = denoise_fn(model)
     with torch.no_grad():
-        own = run_sampler(denoise, schedule, x_start.clone(), solver_times(schedule, model_reference_steps, spacing), "heun")
+        own = run_sampler(
+            denoise, schedule, x_start.clone(), solver_times(schedule, model_reference_steps, spacing), "heun"
+        )
     exact = exact_reference(truth, schedule, x_start.double(), t_start, t_end) if truth is not None else None
     model_err = _rms(own, exact) if exact is not None else float("nan")
     rows = []
@@ -164,7 +168,9 @@ def model_discretisation_table(
                                        "model_error", "total_error"])
 
 
-def fit_orders(table: pd.DataFrame, error_col: str = "error_median", min_steps: int = 32, by=("sampler", "spacing")) -> pd.DataFrame:
+def fit_orders(
+    table: pd.DataFrame, error_col: str = "error_median", min_steps: int = 32, by=("sampler", "spacing")
+) -> pd.DataFrame:
     """Least-squares slope of log(error) against log(NFE) over rows with steps >= min_steps, per group.
 
     With few steps some trajectories of a multimodal ODE end in another mode than the reference's;
@@ -180,6 +186,8 @@ def fit_orders(table: pd.DataFrame, error_col: str = "error_median", min_steps: 
         slope = np.polyfit(np.log(g["nfe"].to_numpy(float)), np.log(g[error_col].to_numpy(float)), 1)[0]
         key = key if isinstance(key, tuple) else (key,)
         named = dict(zip(by, key))
-        theory = THEORY_ORDER.get(named.get("sampler"), np.nan) if named.get("spacing", "karras") == "karras" else np.nan
+        theory = (
+            THEORY_ORDER.get(named.get("sampler"), np.nan) if named.get("spacing", "karras") == "karras" else np.nan
+        )
         rows.append([*key, float(-slope), theory, len(g), int(g["steps"].min()), int(g["steps"].max())])
     return pd.DataFrame(rows, columns=[*by, "order", "theory", "points", "steps_min", "steps_max"])

@@ -44,7 +44,9 @@ class EmpiricalDenoiser:
         for start in range(0, self.points.shape[0], self.chunk):
             y = self.points[start : start + self.chunk]
             # -||x - a y||^2 / (2 s^2) up to the per-row constant ||x||^2, which the softmax ignores
-            logits = (2 * alpha * (xf @ y.T) - alpha * alpha * self.sq_norms[start : start + self.chunk]) / (2 * sigma * sigma)
+            logits = (2 * alpha * (xf @ y.T) - alpha * alpha * self.sq_norms[start : start + self.chunk]) / (
+                2 * sigma * sigma
+            )
             m = torch.maximum(run_max, logits.max(1, keepdim=True).values)
             scale = torch.exp(run_max - m)
             e = torch.exp(logits - m)
@@ -59,7 +61,9 @@ class EmpiricalDenoiser:
         return Prediction(x=view(xd), x0=view(x0), eps=view(eps), alpha=a, sigma=torch.full_like(a, sigma))
 
 
-def nearest_two(samples: torch.Tensor, points: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def nearest_two(
+    samples: torch.Tensor, points: torch.Tensor, chunk: int = 8192
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Euclidean distances from each sample (N, ...) to its nearest and second-nearest point of
     ``points`` (M, ...), M >= 2, and the nearest point's index. Returns d1 (N,), d2 (N,), index (N,),
     float64 distances in the inputs' units."""

@@ -38,7 +38,9 @@ def _space(p, name: str) -> torch.Tensor:
     return getattr(p, name).reshape(p.x0.shape[0], -1)
 
 
-def bootstrap_interval(errors: np.ndarray, norms: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float, float]:
+def bootstrap_interval(
+    errors: np.ndarray, norms: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, float, float, float]:
     """95% percentile intervals of mean(errors) and sum(errors)/sum(norms) over resampled rows."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(errors), size=(n_boot, len(errors)))

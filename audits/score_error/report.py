@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from diffeval.io import atomic_write_text
 from diffeval.plots import pyplot, save_figure
-from diffeval.generators.checkpoints import atomic_write_text
 
 
 def _interval(v, lo, hi) -> str:
@@ -162,8 +162,12 @@ def write_report(tables: dict[str, pd.DataFrame], out: str | Path, settings: dic
                t.drop(columns=["data"], errors="ignore").to_markdown(index=False, floatfmt=".4g"), ""]
         paths["discretisation_models_png"] = plot_model_discretisation(t, out / "discretisation_models.png")
         if "model_orders" in tables:
-            md += ["## Trained toys: fitted orders of the discretisation error (own reference, steps >= 16)", "",
-                   tables["model_orders"].drop(columns=["data"], errors="ignore").to_markdown(index=False, floatfmt=".3f"), ""]
+            md += [
+                "## Trained toys: fitted orders of the discretisation error (own reference, steps >= 16)",
+                "",
+                tables["model_orders"].drop(columns=["data"], errors="ignore").to_markdown(index=False, floatfmt=".3f"),
+                "",
+            ]
     if "memorisation" in tables:
         md += ["## Memorisation (fraction of samples with d1/d2 < 1/3, Wilson 95% interval)", "",
                tables["memorisation"].to_markdown(index=False, floatfmt=".4g"), ""]

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from diffeval.images import save_npz
 from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
+from diffeval.images import save_npz
 
 from .error import default_levels
 
@@ -141,7 +141,9 @@ def _mixture_models(config: ScoreErrorConfig, truth, toys_dir: Path, progress: b
             g = load_generator(name)
             shape = (g.info.channels, g.info.resolution, g.info.resolution)
             if shape != tuple(truth.shape):
-                raise ValueError(f"generator {name!r} makes {shape} images; {config.data} points are {tuple(truth.shape)}")
+                raise ValueError(
+                    f"generator {name!r} makes {shape} images; {config.data} points are {tuple(truth.shape)}"
+                )
             models.append(GeneratorModel(g))
     return models
 
@@ -192,8 +194,21 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
             n_disc = min(config.n, 256)
             exact_parts = []
             for path, sc in (("vp", ScheduleConfig("linear", None)), ("flow", ScheduleConfig("rectified_flow", None))):
-                exact_parts.append(cache.get(f"discretisation-exact-{n_disc}", path, lambda sc=sc, path=path: exact_discretisation_table(
-                    truth, NoiseSchedule(sc), sample_x0, steps=tuple(config.exact_steps), n=n_disc, seed=config.seed, path=path)))
+                exact_parts.append(
+                    cache.get(
+                        f"discretisation-exact-{n_disc}",
+                        path,
+                        lambda sc=sc, path=path: exact_discretisation_table(
+                            truth,
+                            NoiseSchedule(sc),
+                            sample_x0,
+                            steps=tuple(config.exact_steps),
+                            n=n_disc,
+                            seed=config.seed,
+                            path=path,
+                        ),
+                    )
+                )
             exact = pd.concat(exact_parts, ignore_index=True)
             tables["discretisation_exact"] = exact.assign(data=config.data)
             tables["orders"] = fit_orders(exact, by=("path", "sampler", "spacing")).assign(data=config.data)
@@ -206,8 +221,8 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
                 tables["model_orders"] = fit_orders(tables["discretisation_models"], "disc_error_median", min_steps=16,
                                                     by=("model", "sampler", "spacing")).assign(data=config.data)
     else:
-        from diffeval.quality import generate_for_quality
         from diffeval.generators import bundled_names, load_generator
+        from diffeval.quality import generate_for_quality
 
         from .empirical import EmpiricalDenoiser, memorisation_table
         from .models import GeneratorModel
@@ -222,10 +237,24 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
         names = config.generators or bundled_names()
         generators = {name: load_generator(name) for name in names}
         if "error" in config.analyses:
-            parts = [cache.get("error", name, lambda g=g: score_error_table(GeneratorModel(g), truth, sample_x0, levels, config.n,
-                                                                          config.seed, config.n_boot, batch_size=100),
-                               g.fingerprint())
-                     for name, g in tqdm(generators.items(), desc="score error", disable=not progress)]
+            parts = [
+                cache.get(
+                    "error",
+                    name,
+                    lambda g=g: score_error_table(
+                        GeneratorModel(g),
+                        truth,
+                        sample_x0,
+                        levels,
+                        config.n,
+                        config.seed,
+                        config.n_boot,
+                        batch_size=100,
+                    ),
+                    g.fingerprint(),
+                )
+                for name, g in tqdm(generators.items(), desc="score error", disable=not progress)
+            ]
             tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
         if "memorisation" in config.analyses:
             def measured(source: str, draw, fingerprint: str = "") -> pd.DataFrame:

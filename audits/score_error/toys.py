@@ -55,7 +55,9 @@ def toy_specs(data: str) -> list[ToySpec]:
     vp, flow = ScheduleConfig("cosine", None), ScheduleConfig("rectified_flow", None)
     if data == "gmm2d":
         mlp = {"width": 128, "depth": 3}
-        return [ToySpec(f"mlp-{p}", "mlp", p, flow if p == "velocity" else vp, mlp) for p in ("eps", "v", "x0", "velocity")]
+        return [
+            ToySpec(f"mlp-{p}", "mlp", p, flow if p == "velocity" else vp, mlp) for p in ("eps", "v", "x0", "velocity")
+        ]
     if data == "gmm64":
         linear, scaled = ScheduleConfig("linear", 1000), ScheduleConfig("scaled_linear", 1000)
         tf = {"patch": 2, "dim": 64, "depth": 3, "heads": 4}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .distributed import World, barrier, close_world, init_world
@@ -28,9 +27,30 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
 
     Returns the table (COLUMNS) on rank 0 and None on other ranks. A row that fails (say, a generator
     that makes NaN) gets its error in the ``error`` column and the others still run (one process);
-    sources that cannot be resolved fail before any work starts.
+    sources that cannot be resolved fail before any work starts. A process group this call joined
+    (under torchrun, with no ``world`` given) is left again when it returns.
     """
+    owned = world is None
     world = world or init_world()
+    try:
+        results = _run_rows(config, world)
+    finally:
+        if owned:
+            close_world(world)
+    if results is None:
+        return None
+    table = pd.DataFrame(results, columns=COLUMNS)
+    counts = ("steps", "nfe", "n_samples", "n_skipped", "seed")
+    text = ("generator", "family", "parameterization", "sampler", "feature_space", "reference", "source", "error")
+    table = table.astype({c: "Int64" if c in counts else object if c in text else float for c in COLUMNS})
+    out = Path(config.out)
+    write_tables(table, out, config_dict(config))
+    plot_fid_vs_nfe(table, out / "fid_vs_nfe.png")
+    return table
+
+
+def _run_rows(config: BenchmarkConfig, world: World) -> list[dict] | None:
+    """Every row's result dict on rank 0 (None on other ranks), after a barrier."""
     sources = {g: resolve_source(g, config.data_dir) for grid in config.grids for g in grid.generators}
     rows = expand_rows(config, lambda s: isinstance(sources[s], GeneratorSource))
     if not rows:
@@ -46,18 +66,10 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
         except Exception as e:  # one bad row must not cost the others; under torchrun, fail fast
             if world.size > 1:
                 raise
-            warnings.warn(f"row {row.source} ({row.sampler or 'default'}, {row.steps or 'default'} steps) failed: {e}")
+            warnings.warn(f"row {row.source} ({row.sampler or 'default'}, {row.steps or 'default'} steps) failed: {e}",
+                          stacklevel=2)
             result = {"generator": row.source, "source": row.source, "sampler": row.sampler, "steps": row.steps,
                       "guidance": row.guidance, "error": f"{type(e).__name__}: {e}"}
         results.append(result)
     barrier(world)
-    if not world.is_main:
-        return None
-    table = pd.DataFrame(results, columns=COLUMNS)
-    counts = ("steps", "nfe", "n_samples", "n_skipped", "seed")
-    text = ("generator", "family", "parameterization", "sampler", "feature_space", "reference", "source", "error")
-    table = table.astype({c: "Int64" if c in counts else object if c in text else float for c in COLUMNS})
-    out = Path(config.out)
-    write_tables(table, out, config_dict(config))
-    plot_fid_vs_nfe(table, out / "fid_vs_nfe.png")
-    return table
+    return results if world.is_main else None

@@ -46,7 +46,9 @@ class DiffusersGenerator:
         try:
             import diffusers
         except ImportError:
-            raise ImportError(f"{path} is a diffusers pipeline; install the extra: pip install 'diffeval[diffusers]'") from None
+            raise ImportError(
+                f"{path} is a diffusers pipeline; install the extra: pip install 'diffeval[diffusers]'"
+            ) from None
         self._diffusers = diffusers
         self.device = torch.device(device or "cpu")
         self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True).to(self.device)
@@ -62,17 +64,27 @@ class DiffusersGenerator:
         default_guidance = params["guidance_scale"].default if "guidance_scale" in params else 1.0
         num_classes = int(getattr(cfg, "num_class_embeds", None) or getattr(cfg, "num_embeds_ada_norm", None) or 0)
         self.info = GeneratorInfo(
-            name=Path(path).name, family="diffusers", parameterization=self._base_scheduler.config.get("prediction_type", "epsilon"),
-            resolution=size * scale, channels=3 if hasattr(self.pipe, "vae") else cfg.in_channels,
-            conditioning=conditioning, backbone=type(denoiser).__name__, schedule=type(self._base_scheduler).__name__,
-            num_classes=num_classes, default_sampler=None, default_steps=int(default_steps),
-            default_guidance=float(default_guidance if conditioning != "none" else 1.0), invertible=False,
+            name=Path(path).name,
+            family="diffusers",
+            parameterization=self._base_scheduler.config.get("prediction_type", "epsilon"),
+            resolution=size * scale,
+            channels=3 if hasattr(self.pipe, "vae") else cfg.in_channels,
+            conditioning=conditioning,
+            backbone=type(denoiser).__name__,
+            schedule=type(self._base_scheduler).__name__,
+            num_classes=num_classes,
+            default_sampler=None,
+            default_steps=int(default_steps),
+            default_guidance=float(default_guidance if conditioning != "none" else 1.0),
+            invertible=False,
         )
 
     def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
         """(steps, sampler, guidance, eta, spacing); sampler None = the pipeline's own scheduler."""
         if sampler is not None and sampler not in SCHEDULERS:
-            raise ValueError(f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of {', '.join(SCHEDULERS)}")
+            raise ValueError(
+                f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of {', '.join(SCHEDULERS)}"
+            )
         guidance = self.info.default_guidance if guidance is None else float(guidance)
         if self.info.conditioning == "none" and guidance != 1.0:
             raise ValueError(f"pipeline {self.info.name!r} is unconditional: guidance must be 1")

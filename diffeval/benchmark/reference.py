@@ -8,8 +8,6 @@ the data set is absent; anything else is computed once and cached under ``<cache
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.fashion import DataNotFoundError, cache_dir, file_sha256
+from diffeval.io import digest, file_sha256
+
+from ..data.fashion import DataNotFoundError, cache_dir
 from ..features import FeatureExtractor
 from ..judge import JUDGE_DIR
 from ..metrics import GaussianStats, load_stats_npz
@@ -43,22 +43,28 @@ def extractor_id(extractor: FeatureExtractor) -> str:
     where = desc.pop("weights", None)
     path = JUDGE_DIR / "model.safetensors" if where == "bundled judge" else Path(str(where)) if where else None
     if path is not None and path.is_dir():
-        path = next((p for p in (path / "model.safetensors", path / "open_clip_model.safetensors") if p.is_file()), path)
+        path = next(
+            (p for p in (path / "model.safetensors", path / "open_clip_model.safetensors") if p.is_file()), path
+        )
     desc["weights_sha256"] = file_sha256(path) if path is not None and path.is_file() else str(where)
-    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest(desc, 12)
 
 
 def shipped_stats_path(reference: str, feature_space: str) -> Path:
     return STATS_DIR / f"{reference.replace(':', '-')}.{feature_space}.npz"
 
 
-def stats_of(images: torch.Tensor, extractor: FeatureExtractor, batch_size: int = 500, progress: bool = False) -> GaussianStats:
+def stats_of(
+    images: torch.Tensor, extractor: FeatureExtractor, batch_size: int = 500, progress: bool = False
+) -> GaussianStats:
     """Streaming statistics of ``extractor`` features of uint8/float images (N, C, H, W)."""
     from tqdm.auto import tqdm
 
     stats = GaussianStats(extractor.dim)
     batches = extractor.iter_features(images, batch_size)
-    for features in tqdm(batches, total=-(-len(images) // batch_size), desc="reference features", disable=not progress, leave=False):
+    for features in tqdm(
+        batches, total=-(-len(images) // batch_size), desc="reference features", disable=not progress, leave=False
+    ):
         stats.update(features)
     return stats
 
@@ -84,10 +90,16 @@ def load_reference(
     if fixed is None:
         if mu is None:
             raise DataNotFoundError(missing)
-        warnings.warn(f"reference images unavailable, so KID, precision/recall, density/coverage and CMMD are NaN: {missing}")
+        warnings.warn(
+            f"reference images unavailable, so KID, precision/recall, density/coverage and CMMD are NaN: {missing}", stacklevel=2
+        )
         return Reference(name, mu, sigma, n, None, None)
     if mu is None:
-        cache = cache_dir() / "reference" / f"{name.replace(':', '-').replace('/', '_')}-{source.fingerprint()[:40]}-{extractor_id(extractor)}.npz"
+        cache = (
+            cache_dir()
+            / "reference"
+            / f"{name.replace(':', '-').replace('/', '_')}-{source.fingerprint()[:40]}-{extractor_id(extractor)}.npz"
+        )
         cache = cache.with_name(cache.name.replace(" ", "_"))
         if cache.is_file():
             mu, sigma, n = _read_stats(cache)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffeval.io import atomic_write_text
 from diffeval.plots import pyplot, save_figure
-from diffeval.generators.checkpoints import atomic_write_text
 
 MARKDOWN_COLUMNS = [
     "generator", "sampler", "steps", "nfe", "guidance", "n_samples", "fid", "fid_lo", "fid_hi", "kid", "kid_std",
@@ -47,7 +47,11 @@ def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     for (name, sampler), part in gen.groupby(["generator", "sampler"], sort=False):
         part = part.sort_values("nfe")
-        err = np.vstack([part["fid"] - part["fid_lo"], part["fid_hi"] - part["fid"]]) if part["fid_lo"].notna().all() else None
+        err = (
+            np.vstack([part["fid"] - part["fid_lo"], part["fid_hi"] - part["fid"]])
+            if part["fid_lo"].notna().all()
+            else None
+        )
         ax.errorbar(part["nfe"], part["fid"], yerr=err, marker="o", capsize=3, label=f"{name} ({sampler})")
     for r in table[table["family"] == "real"].itertuples():
         ax.axhline(r.fid, color="grey", ls="--", lw=1, label=f"{r.generator} (floor)")

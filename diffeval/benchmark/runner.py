@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from diffeval.generators.checkpoints import atomic_output, atomic_write_text
 from diffeval.generators.devices import pick_device as resolve_device
+from diffeval.io import atomic_savez, atomic_write_text
 
 from ..data import class_prompt
 from ..features import FeatureExtractor, get_extractor
@@ -36,8 +36,8 @@ from ..metrics import (
 )
 from ..quality import nfe as count_nfe
 from ..quality import wilson_interval
-from .distributed import World, barrier, broadcast_from_main, gather_to_main
-from .reference import Reference, load_reference
+from .distributed import World, broadcast_from_main, gather_to_main
+from .reference import Reference
 from .sources import FixedImages, GeneratorSource, Source
 from .spec import BenchmarkConfig, RowSpec, row_key
 
@@ -63,11 +63,6 @@ n_skipped: unreadable files in a folder; error: why a row failed (its metrics ar
 """
 
 
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def _peak_mem_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -87,7 +82,9 @@ class RowRunner:
         self.cache = Path(config.out) / "cache"
 
     # ---- chunks -------------------------------------------------------------------------------
-    def _chunk_arrays(self, images_u8: torch.Tensor, labels: torch.Tensor | None, gen_s: float) -> dict[str, np.ndarray]:
+    def _chunk_arrays(
+        self, images_u8: torch.Tensor, labels: torch.Tensor | None, gen_s: float
+    ) -> dict[str, np.ndarray]:
         feats = self.extractor.features(images_u8)
         judge_feats = feats if self.judge is self.extractor else self.judge.features(images_u8)
         out = {
@@ -119,7 +116,9 @@ class RowRunner:
         gen_s = time.perf_counter() - t0
         bad = (~torch.isfinite(x)).flatten(1).any(1)
         if bad.any():
-            raise FloatingPointError(f"{g.info.name} produced NaN/inf in {int(bad.sum())} of {len(x)} images (indices from {start})")
+            raise FloatingPointError(
+                f"{g.info.name} produced NaN/inf in {int(bad.sum())} of {len(x)} images (indices from {start})"
+            )
         arrays = self._chunk_arrays(quantize_uint8(x), want if kind != "none" else None, gen_s)
         arrays["peak_mem_mb"] = np.array(_peak_mem_mb(self.device))
         return arrays
@@ -139,7 +138,7 @@ class RowRunner:
                     mine[c] = {k: data[k] for k in data.files}
                 continue
             arrays = make(c * bs, min(n, (c + 1) * bs))
-            _atomic_npz(path, **arrays)
+            atomic_savez(path, arrays)
             mine[c] = arrays
         gathered = gather_to_main(mine, self.world)
         if not self.world.is_main:
@@ -149,7 +148,7 @@ class RowRunner:
             merged.update(part)
         for c, arrays in merged.items():  # rank 0 keeps every chunk, so it alone can resume
             if not (folder / f"{c:05d}.npz").is_file():
-                _atomic_npz(folder / f"{c:05d}.npz", **arrays)
+                atomic_savez(folder / f"{c:05d}.npz", arrays)
         return dict(sorted(merged.items()))
 
     # ---- rows ---------------------------------------------------------------------------------
@@ -218,7 +217,9 @@ class RowRunner:
         fixed = source.read()
         if source.kind == "dataset" and len(fixed.images) > self.config.n:
             # The floor row: n real images, a seeded subset disjoint in seed from the reference subset.
-            idx = np.sort(np.random.default_rng(self.config.seed + 1).choice(len(fixed.images), self.config.n, replace=False))
+            idx = np.sort(
+                np.random.default_rng(self.config.seed + 1).choice(len(fixed.images), self.config.n, replace=False)
+            )
             t = torch.from_numpy(idx)
             fixed = FixedImages(fixed.images[t], fixed.labels[t] if fixed.labels is not None else None, fixed.skipped)
         return fixed
@@ -231,14 +232,16 @@ class RowRunner:
             stats.update(c["features"])
         if stats.n <= feats.shape[1]:
             warnings.warn(f"{key}: {stats.n} samples for {feats.shape[1]} features: the covariance has rank "
-                          f"{stats.rank()} < {feats.shape[1]}, so FID is strongly biased; use more samples")
+                          f"{stats.rank()} < {feats.shape[1]}, so FID is strongly biased; use more samples", stacklevel=2)
         out = {"fid": frechet_distance(stats.mean, stats.cov, ref.mu, ref.sigma)}
         out["fid_lo"], out["fid_hi"] = self._fid_interval(feats, out["fid"])
         if ref.subset is not None:
             # Subsets of at most half the samples, so that the subsets differ and kid_std means something;
             # the estimator is unbiased at any subset size, so the mean stays comparable.
             m = min(self.config.kid_subset_size, max(2, len(feats) // 2), max(2, len(ref.subset) // 2))
-            out["kid"], out["kid_std"] = kernel_inception_distance(ref.subset, feats, self.config.kid_subsets, m, seed=self.config.seed)
+            out["kid"], out["kid_std"] = kernel_inception_distance(
+                ref.subset, feats, self.config.kid_subsets, m, seed=self.config.seed
+            )
             out["precision"], out["recall"] = precision_recall(ref.subset, feats, k=3)
             out["density"], out["coverage"] = density_coverage(ref.subset, feats, k=5)
         if "logits" in next(iter(chunks.values())):
@@ -258,7 +261,9 @@ class RowRunner:
             out["lpips_diversity"] = mean_pairwise_lpips(self.lpips, images, groups, seed=self.config.seed)
         gen_s = sum(float(c["gen_s"]) for c in chunks.values())
         out["samples_per_s"] = len(labels) / gen_s if gen_s > 0 else np.nan
-        out["peak_mem_mb"] = max((float(c["peak_mem_mb"]) for c in chunks.values() if "peak_mem_mb" in c), default=np.nan)
+        out["peak_mem_mb"] = max(
+            (float(c["peak_mem_mb"]) for c in chunks.values() if "peak_mem_mb" in c), default=np.nan
+        )
         save_grid(images[: self.config.grid_images].float() / 255, Path(self.config.out) / "grids" / f"{key}.png")
         return out
 
@@ -305,7 +310,11 @@ def build_models(config: BenchmarkConfig):
     device = str(resolve_device(config.device))
     extractor = get_extractor(config.features, weights=config.feature_weights, device=device)
     judge = extractor if extractor.name == "fashion" else get_extractor("fashion", device=device)
-    clip = get_extractor(f"clip:{config.clip}" if not config.clip.startswith("clip") else config.clip, device=device) if config.clip else None
+    clip = (
+        get_extractor(f"clip:{config.clip}" if not config.clip.startswith("clip") else config.clip, device=device)
+        if config.clip
+        else None
+    )
     lpips_model = None
     if config.lpips:
         from ..features.lpips_net import load_lpips

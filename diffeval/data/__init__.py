@@ -5,5 +5,18 @@ from .captions import BROAD_WORDS, CLASS_WORDS, caption_class_shares, caption_co
 from .fashion import CLASS_NAMES, DataNotFoundError, load_fashion_mnist
 from .toy import GaussianMixture, gmm_random, gmm_ring, load_digits_images
 
-__all__ = ["BROAD_WORDS", "CLASS_NAMES", "CLASS_WORDS", "DataNotFoundError", "GaussianMixture", "caption_corpus",
-           "caption_class_shares", "captions_per_class", "class_prompt", "gmm_random", "gmm_ring", "load_digits_images", "load_fashion_mnist"]
+__all__ = [
+    "BROAD_WORDS",
+    "CLASS_NAMES",
+    "CLASS_WORDS",
+    "DataNotFoundError",
+    "GaussianMixture",
+    "caption_corpus",
+    "caption_class_shares",
+    "captions_per_class",
+    "class_prompt",
+    "gmm_random",
+    "gmm_ring",
+    "load_digits_images",
+    "load_fashion_mnist",
+]

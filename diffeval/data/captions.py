@@ -75,7 +75,9 @@ def captions_per_class(broad_weight: int = 1, skew: dict[str, dict[int, float]] 
     return out
 
 
-def caption_class_shares(captions: list[list[str]], phrase: str, class_freq: list[float] | None = None) -> dict[int, float]:
+def caption_class_shares(
+    captions: list[list[str]], phrase: str, class_freq: list[float] | None = None
+) -> dict[int, float]:
     """P(class | caption = phrase) under uniform draws from each class's caption list.
 
     class_freq: the classes' frequencies in the training images (default: equal, as in Fashion-MNIST).

@@ -13,7 +13,6 @@ Each file's decompressed content is checked against its SHA-256 (the same bytes 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import uuid
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import torch
 from torchvision.datasets import FashionMNIST
+
+from diffeval.io import file_sha256
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -61,15 +62,6 @@ def _has_files(folder: Path) -> bool:
     return all((folder / n).is_file() or (folder / n[:-3]).is_file() for n, _ in _gz_names())
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _stage(source: Path, root: Path) -> None:
     """Decompress/copy the four files into root/FashionMNIST/raw, checking each file's SHA-256."""
     raw = root / "FashionMNIST" / "raw"
@@ -88,7 +80,9 @@ def _stage(source: Path, root: Path) -> None:
             shutil.copyfile(plain, tmp)
         if file_sha256(tmp) != CONTENT_SHA256[target.name]:
             tmp.unlink()
-            raise DataNotFoundError(f"{gz if gz.is_file() else plain}: content differs from Fashion-MNIST's (SHA-256 mismatch)")
+            raise DataNotFoundError(
+                f"{gz if gz.is_file() else plain}: content differs from Fashion-MNIST's (SHA-256 mismatch)"
+            )
         os.replace(tmp, target)
 
 

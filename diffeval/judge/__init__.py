@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+
+from diffeval.io import read_model_weights
 
 from .model import JudgeConfig, JudgeNet
 
@@ -28,7 +29,9 @@ class Judge:
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """(N, 1, 28, 28) -> (N, 128) penultimate features (float32)."""
-        return torch.cat([self.net.features(_as_float(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
+        return torch.cat(
+            [self.net.features(_as_float(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+        )
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted class ids, int64 (N,)."""
@@ -54,7 +57,7 @@ def load_judge(directory: str | Path | None = None) -> Judge:
     meta = json.loads(cfg_path.read_text())
     cfg = meta["model"]
     net = JudgeNet(JudgeConfig(**{**cfg, "channels": tuple(cfg["channels"])}))
-    net.load_state_dict(load_file(str(weights)))
+    net.load_state_dict(read_model_weights(directory))
     return Judge(net, meta)
 
 

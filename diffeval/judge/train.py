@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from diffeval.generators.checkpoints import atomic_write_text
+from diffeval.io import save_model_dir
 
 from . import Judge
 from .model import JudgeConfig, JudgeNet
@@ -60,10 +58,7 @@ def train_judge(
     wall = time.time() - t0
     judge = Judge(net)
     acc = (judge.predict(test[0]) == test[1]).float().mean().item()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "model.safetensors"))
     meta = {"model": net.config.to_dict(), "test_accuracy": round(acc, 4), "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "seed": seed, "train_wall_s": round(wall, 1), "torch": torch.__version__}
-    atomic_write_text(out / "config.json", json.dumps(meta, indent=2) + "\n")
+    save_model_dir(out_dir, meta, net.state_dict())
     return meta

@@ -40,7 +40,9 @@ def features_2d(x: ArrayLike, name: str, min_rows: int = 1) -> np.ndarray:
     return arr
 
 
-def paired_features(a: ArrayLike, b: ArrayLike, names: tuple[str, str], min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def paired_features(
+    a: ArrayLike, b: ArrayLike, names: tuple[str, str], min_rows: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Two float64 (N_a, D), (N_b, D) feature matrices that must share D."""
     x = features_2d(a, names[0], min_rows)
     y = features_2d(b, names[1], min_rows)

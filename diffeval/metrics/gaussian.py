@@ -8,11 +8,12 @@ rounding, and shards combine exactly (`merge` re-centres a shard with another sh
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Union
 
 import numpy as np
+
+from diffeval.io import atomic_savez
 
 from ._arrays import ArrayLike, to_float64
 
@@ -180,28 +181,8 @@ class GaussianStats:
                 raise ValueError(f"metadata {key!r} must be a scalar number or string, got {type(value).__name__}")
             arrays[key] = arr
         path = Path(path)
-        _atomic_savez(path, arrays)
+        atomic_savez(path, arrays)
         return path
-
-
-def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in the same folder, fsync, then os.replace onto `path`."""
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def load_stats_npz(path: PathLike) -> tuple[np.ndarray, np.ndarray]:

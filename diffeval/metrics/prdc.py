@@ -23,7 +23,9 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _check(real: ArrayLike, fake: ArrayLike, k: int, chunk_size: int, fake_needs_radii: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _check(
+    real: ArrayLike, fake: ArrayLike, k: int, chunk_size: int, fake_needs_radii: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     if int(k) != k or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if int(chunk_size) != chunk_size or chunk_size < 1:
@@ -58,7 +60,9 @@ def _fraction_in_union(queries: torch.Tensor, centres: torch.Tensor, radii: torc
     return inside / queries.shape[0]
 
 
-def precision_recall(real: ArrayLike, fake: ArrayLike, k: int = 3, *, chunk_size: int = DEFAULT_CHUNK) -> tuple[float, float]:
+def precision_recall(
+    real: ArrayLike, fake: ArrayLike, k: int = 3, *, chunk_size: int = DEFAULT_CHUNK
+) -> tuple[float, float]:
     """(precision, recall) in [0, 1] for real (N, d) and fake (M, d) features (Kynkäänniemi et al. 2019).
 
     precision = fraction of fake samples inside the union of real k-NN balls; recall = fraction of real
@@ -70,7 +74,9 @@ def precision_recall(real: ArrayLike, fake: ArrayLike, k: int = 3, *, chunk_size
     return precision, recall
 
 
-def density_coverage(real: ArrayLike, fake: ArrayLike, k: int = 5, *, chunk_size: int = DEFAULT_CHUNK) -> tuple[float, float]:
+def density_coverage(
+    real: ArrayLike, fake: ArrayLike, k: int = 5, *, chunk_size: int = DEFAULT_CHUNK
+) -> tuple[float, float]:
     """(density, coverage) for real (N, d) and fake (M, d) features (Naeem et al. 2020). Needs N > k, M >= 1.
 
     density = (1 / (k M)) sum_j sum_i 1[||fake_j - real_i|| < r_i], in [0, N / k] (1 means "as dense as real");

@@ -6,4 +6,15 @@ from .mmdit import MMDiT, MMDiTConfig
 from .text_encoder import TextEncoder, TextEncoderConfig
 from .unet import UNet, UNetConfig
 
-__all__ = ["DiT", "DiTConfig", "MLP", "MLPConfig", "MMDiT", "MMDiTConfig", "TextEncoder", "TextEncoderConfig", "UNet", "UNetConfig"]
+__all__ = [
+    "DiT",
+    "DiTConfig",
+    "MLP",
+    "MLPConfig",
+    "MMDiT",
+    "MMDiTConfig",
+    "TextEncoder",
+    "TextEncoderConfig",
+    "UNet",
+    "UNetConfig",
+]

@@ -54,7 +54,9 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale[:, None]) + shift[:, None]
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, key_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Multi-head attention. q (N, Lq, D), k/v (N, Lk, D), key_mask (N, Lk) True = attend. -> (N, Lq, D)."""
     n, lq, d = q.shape
     lk = k.shape[1]

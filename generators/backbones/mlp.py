@@ -44,7 +44,9 @@ class MLP(nn.Module):
         self.inp = nn.Linear(in_features, config.width)
         self.time = TimestepEmbedder(config.width)
         self.blocks = nn.ModuleList(_Block(config.width) for _ in range(config.depth))
-        self.out = nn.Sequential(nn.LayerNorm(config.width), nn.SiLU(), zero_module(nn.Linear(config.width, in_features)))
+        self.out = nn.Sequential(
+            nn.LayerNorm(config.width), nn.SiLU(), zero_module(nn.Linear(config.width, in_features))
+        )
 
     def forward(self, x, t, cond_vec=None, tokens=None, token_mask=None):
         c = self.time(t)

@@ -112,10 +112,14 @@ class UNet(nn.Module):
             c_out = ch[level]
             for _ in range(config.num_res_blocks + 1):
                 attn = AttentionBlock(c_out, config.heads, g, context_dim) if level in config.attention_levels else None
-                self.up.append(nn.ModuleList([ResBlock(c + skips.pop(), c_out, emb_dim, g, drop), attn or nn.Identity()]))
+                self.up.append(
+                    nn.ModuleList([ResBlock(c + skips.pop(), c_out, emb_dim, g, drop), attn or nn.Identity()])
+                )
                 c = c_out
             if level > 0:
-                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)]))
+                self.up.append(
+                    nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)])
+                )
 
         self.out_norm = nn.GroupNorm(g, c)
         self.out_conv = zero_module(nn.Conv2d(c, inner, 3, padding=1))

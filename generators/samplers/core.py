@@ -16,7 +16,9 @@ class NoiseSource:
     """Per-sample Gaussian noise: sample i draws from its own generator seeded by (seed, i), so
     results do not depend on batch size or on which other samples share the batch."""
 
-    def __init__(self, seed: int, indices: Sequence[int], shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, seed: int, indices: Sequence[int], shape: tuple[int, ...], device: torch.device | str = "cpu"
+    ) -> None:
         self.shape, self.device = tuple(shape), device
         self.generators = []
         for i in indices:

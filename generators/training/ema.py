@@ -25,4 +25,6 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Load a saved average onto the device of the current one (saved states are read on the CPU)."""
-        self.shadow = {k: v.to(self.shadow[k].device if k in self.shadow else v.device).clone() for k, v in state.items()}
+        self.shadow = {
+            k: v.to(self.shadow[k].device if k in self.shadow else v.device).clone() for k, v in state.items()
+        }

@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoints import atomic_write_text, save_checkpoint
+from diffeval.io import atomic_torch_save, atomic_write_text
+
+from ..checkpoints import save_checkpoint
 from ..config import SamplingDefaults
 from ..devices import pick_device
 from ..model import Conditioning, DiffusionModel
@@ -113,9 +115,7 @@ def train(
         elapsed = elapsed0 + time.time() - t0
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.state_dict(),
                  "step": step, "log": log, "elapsed_s": elapsed}
-        tmp = state_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(state_path)
+        atomic_torch_save(state_path, state)
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["step", "loss", "lr", "elapsed_s"])

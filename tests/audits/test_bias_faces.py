@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from diffeval.audits.bias.faces import AGE_GROUPS, FaceAttributes, HaarFaceDetector, age_group, face_chip, find_face_models
+from diffeval.audits.bias.faces import (
+    AGE_GROUPS,
+    FaceAttributes,
+    HaarFaceDetector,
+    age_group,
+    face_chip,
+    find_face_models,
+)
 
 cv2 = pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 from scipy import stats
 
@@ -54,13 +53,20 @@ def test_summary_against_scipy_and_closed_forms():
     assert prompts.loc["doctor", "mad"] == pytest.approx(0.25)  # two labels: |p - 0.5|
     # E|K/40 - 0.5| for K ~ Binomial(40, 0.5), exactly
     k = np.arange(41)
-    assert prompts.loc["doctor", "mad_expected"] == pytest.approx(np.sum(stats.binom.pmf(k, 40, 0.5) * np.abs(k / 40 - 0.5)))
+    assert prompts.loc["doctor", "mad_expected"] == pytest.approx(
+        np.sum(stats.binom.pmf(k, 40, 0.5) * np.abs(k / 40 - 0.5))
+    )
     pooled = s.pooled.set_index("value")
-    assert pooled.loc["male", "estimate"] == pytest.approx(49 / 80) and pooled.loc["male", "lo"] < 49 / 80 < pooled.loc["male", "hi"]
+    assert (
+        pooled.loc["male", "estimate"] == pytest.approx(49 / 80)
+        and pooled.loc["male", "lo"] < 49 / 80 < pooled.loc["male", "hi"]
+    )
 
 
 def test_reference_target_keeps_off_support_labels_out_of_the_test():
-    ps = PromptSet("t", ("a shoe",), ("a shoe",), reference={"a shoe": {"sandal": 0.2, "sneaker": 0.5, "ankle boot": 0.3}})
+    ps = PromptSet(
+        "t", ("a shoe",), ("a shoe",), reference={"a shoe": {"sandal": 0.2, "sneaker": 0.5, "ankle boot": 0.3}}
+    )
     labels = ["sandal"] * 20 + ["sneaker"] * 50 + ["ankle boot"] * 30 + ["dress"] * 7 + [None] * 3
     df = pd.DataFrame({"prompt": "a shoe", "category": labels})
     s = summarize(df, {"category": ("sandal", "sneaker", "ankle boot", "dress")}, ps, SummaryConfig(n_boot=50))
@@ -201,7 +207,9 @@ def test_cli_bias_audit_end_to_end_and_errors(tmp_path):
     for f in ("shares.csv", "prompts.csv", "pooled.csv", "abstentions.csv", "summary.json", "report.html", "report.md"):
         assert (out / f).is_file(), f
     assert json.loads((out / "summary.json").read_text())["settings"]["steps"] == 2
-    bad = runner.invoke(main, ["audit", "bias", "-g", "shoe-skewed", "--attributes", "height", "--out", str(tmp_path / "x")])
+    bad = runner.invoke(
+        main, ["audit", "bias", "-g", "shoe-skewed", "--attributes", "height", "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code != 0 and "unknown attribute 'height'" in bad.output and "Traceback" not in bad.output
     none = runner.invoke(main, ["audit", "bias", "--attributes", "judge", "--out", str(tmp_path / "y")])
     assert none.exit_code != 0 and "--generator or --images" in none.output
@@ -221,7 +229,10 @@ def test_planted_twins_are_installed_small_and_differ_only_in_captions():
     ta, tb = (dict(t["training"]["train_config"]) for t in (a, b))
     for cfg_, t in ((a, ta), (b, tb)):
         first = cfg_["training"]["init_from"]
-        assert first["init_from"] is None and t.pop("seed") == twin_presets(("<pad>", "<unk>"))[cfg_["name"]].train.seed + first["steps_done"]
+        assert (
+            first["init_from"] is None
+            and t.pop("seed") == twin_presets(("<pad>", "<unk>"))[cfg_["name"]].train.seed + first["steps_done"]
+        )
     assert ta == tb
     assert a["training"]["caption_skew"] == {"a shoe": {"7": 0.8}} and "caption_skew" not in b["training"]
     assert planted_truth("shoe-skewed") == pytest.approx({"sandal": 0.1, "sneaker": 0.8, "ankle boot": 0.1})
@@ -252,4 +263,7 @@ def test_rogan_gladen_correction_in_the_shares_table_and_cli(tmp_path):
                               "--out", str(tmp_path / "b")])
     assert ok.exit_code == 0, ok.output
     shares = pd.read_csv(tmp_path / "b" / "shares.csv")
-    assert shares[shares.value == "sneaker"].corrected.notna().any() and shares[shares.value != "sneaker"].corrected.isna().all()
+    assert (
+        shares[shares.value == "sneaker"].corrected.notna().any()
+        and shares[shares.value != "sneaker"].corrected.isna().all()
+    )

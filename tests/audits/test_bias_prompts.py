@@ -3,7 +3,7 @@
 import pytest
 
 from diffeval.audits.bias.prompts import BUNDLED, OCCUPATIONS, load_prompt_set
-from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS, captions_per_class
+from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS
 
 
 def test_bundled_sets_are_templated_with_correct_articles():

@@ -8,7 +8,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from diffeval.audits.score_error.discretisation import exact_discretisation_table, fit_orders, model_discretisation_table, nfe, solver_times
+from diffeval.audits.score_error.discretisation import (
+    exact_discretisation_table,
+    fit_orders,
+    model_discretisation_table,
+    nfe,
+    solver_times,
+)
 from diffeval.audits.score_error.error import bootstrap_interval, score_error_table, trained_range
 from diffeval.audits.score_error.gmm import gmm2d, gmm64
 from diffeval.audits.score_error.models import ExactModel, GeneratorModel
@@ -75,8 +81,15 @@ def test_bootstrap_interval_covers_the_mean_about_95_percent():
 
 def test_discretisation_orders_with_the_exact_score():
     truth = gmm2d()
-    table = exact_discretisation_table(truth, NoiseSchedule(ScheduleConfig("linear", None)), truth.sample,
-                                       samplers=("euler", "heun"), steps=(32, 64, 128, 256, 512), spacings=("karras",), n=64)
+    table = exact_discretisation_table(
+        truth,
+        NoiseSchedule(ScheduleConfig("linear", None)),
+        truth.sample,
+        samplers=("euler", "heun"),
+        steps=(32, 64, 128, 256, 512),
+        spacings=("karras",),
+        n=64,
+    )
     orders = fit_orders(table).set_index("sampler")["order"]
     assert abs(orders["euler"] - 1) < 0.2 and abs(orders["heun"] - 2) < 0.2
     assert (table.groupby("sampler")["error_median"].apply(lambda s: s.is_monotonic_decreasing)).all()

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from diffeval.detectors.model import Detector, DetectorConfig, load_detector, save_detector
-from diffeval.detectors.spectrum import (block_dct, dct_matrix, local_log_spectrum, log_spectrum, radial_profile, ring_index,
-                                spectral_features)
+from diffeval.detectors.spectrum import (
+    block_dct,
+    dct_matrix,
+    local_log_spectrum,
+    log_spectrum,
+    radial_profile,
+    ring_index,
+    spectral_features,
+)
 
 
 def _cosine(h: int, w: int, u: int, v: int, amp: float = 1.0) -> torch.Tensor:
@@ -51,11 +58,15 @@ def test_radial_profile_is_the_ring_mean_and_peaks_at_the_artefact_radius():
 def test_block_dct_is_orthonormal_and_exact_on_a_tiled_basis_pattern():
     d = dct_matrix(4)
     assert torch.allclose(d @ d.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
-    assert d[0, 0].item() == pytest.approx(0.5) and d[1, 0].item() == pytest.approx(math.sqrt(0.5) * math.cos(math.pi / 8))
+    assert d[0, 0].item() == pytest.approx(0.5) and d[1, 0].item() == pytest.approx(
+        math.sqrt(0.5) * math.cos(math.pi / 8)
+    )
     # every 4x4 block holds 0.3 * (basis (1, 2)) plus its own flat level: exactly two coefficients per block
     basis = torch.outer(d[1], d[2])
     levels = torch.rand(2, 3, 7, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    img = 0.3 * basis.repeat(7, 7)[None, None].expand(2, 3, 28, 28) + levels.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    img = 0.3 * basis.repeat(7, 7)[None, None].expand(2, 3, 28, 28) + levels.repeat_interleave(4, 2).repeat_interleave(
+        4, 3
+    )
     coef = block_dct(img)
     assert coef.shape == (2, 3 * 16, 7, 7)
     c = coef.reshape(2, 3, 16, 7, 7)

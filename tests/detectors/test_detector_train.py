@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from diffeval.data import fashion
 from diffeval.detectors.data import GeneratedSpec
 from diffeval.detectors.evaluate import COLUMNS, evaluate_detector, predict_files
 from diffeval.detectors.model import DetectorConfig, load_detector
 from diffeval.detectors.perturb import AugmentConfig
 from diffeval.detectors.train import DetectorTrainConfig, train_detector
-from diffeval.data import fashion
 
 from .test_detector_model import _planted
 
@@ -79,9 +79,25 @@ def test_detect_cli_train_eval_predict(tmp_path):
     assert (det / "model.safetensors").is_file() and "validation" in res.output
     made = json.loads((det / "config.json").read_text())["info"]["generated"]
     assert [(e["generator"], e["sampler"], e["steps"]) for e in made] == [("sd3-reflow", "euler", 1)]
-    res = runner.invoke(main, ["detect", "eval", "--detector", str(det), "--generators", "sd3-reflow@euler:1", "--n", "4",
-                               "--perturbations", "none,blur1", "--cache", str(tmp_path / "cache"),
-                               "--out", str(tmp_path / "ev")])
+    res = runner.invoke(
+        main,
+        [
+            "detect",
+            "eval",
+            "--detector",
+            str(det),
+            "--generators",
+            "sd3-reflow@euler:1",
+            "--n",
+            "4",
+            "--perturbations",
+            "none,blur1",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "ev" / "eval.csv")
     assert len(table) == 2 and (table.steps == 1).all()

@@ -16,8 +16,27 @@ def test_sample_writes_grid_and_npz(tmp_path):
     g = tiny_generator("sd1")
     save_checkpoint(tmp_path / "ckpt", g.model, "tiny", "sd1", g.defaults)
     out, npz = tmp_path / "grid.png", tmp_path / "x.npz"
-    result = CliRunner().invoke(main, ["sample", "-g", str(tmp_path / "ckpt"), "--n", "6", "--prompt", "a shoe",
-                                       "--prompt", "a bag", "--steps", "3", "--out", str(out), "--npz", str(npz)], obj={})
+    result = CliRunner().invoke(
+        main,
+        [
+            "sample",
+            "-g",
+            str(tmp_path / "ckpt"),
+            "--n",
+            "6",
+            "--prompt",
+            "a shoe",
+            "--prompt",
+            "a bag",
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+            "--npz",
+            str(npz),
+        ],
+        obj={},
+    )
     assert result.exit_code == 0, result.output
     with Image.open(out) as img:
         assert img.size[0] > 8
@@ -33,7 +52,9 @@ def test_errors_are_one_line_with_exit_code(tmp_path):
     assert "Traceback" not in result.output
     g = tiny_generator("dit")
     save_checkpoint(tmp_path / "c", g.model, "tiny", "dit", g.defaults)
-    result = runner.invoke(main, ["sample", "-g", str(tmp_path / "c"), "--label", "42", "--out", str(tmp_path / "g.png")], obj={})
+    result = runner.invoke(
+        main, ["sample", "-g", str(tmp_path / "c"), "--label", "42", "--out", str(tmp_path / "g.png")], obj={}
+    )
     assert result.exit_code == 1 and "labels must lie in 0..9" in result.output
 
 

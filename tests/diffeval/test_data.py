@@ -6,10 +6,18 @@ import pytest
 import torch
 
 from diffeval.data import (
-    BROAD_WORDS, CLASS_WORDS, DataNotFoundError, caption_class_shares, caption_corpus, captions_per_class, class_prompt, gmm_random,
-    gmm_ring, load_digits_images, load_fashion_mnist,
+    CLASS_WORDS,
+    DataNotFoundError,
+    caption_class_shares,
+    caption_corpus,
+    captions_per_class,
+    class_prompt,
+    fashion,
+    gmm_random,
+    gmm_ring,
+    load_digits_images,
+    load_fashion_mnist,
 )
-from diffeval.data import fashion
 from diffeval.generators.tokenizer import UNK, WordTokenizer
 
 
@@ -60,8 +68,12 @@ def test_two_processes_staging_at_once(tmp_path):
 
     code = "from diffeval.data import load_fashion_mnist; print(load_fashion_mnist('test')[0].shape[0])"
     env = {**os.environ, "DIFFEVAL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert [o.strip() for o, _ in outputs] == ["10000", "10000"]
@@ -100,7 +112,9 @@ def test_toy_sets():
     assert x.shape == (1797, 1, 16, 16) and 0 <= x.min() and x.max() <= 1 and y.max() == 9
     ring = gmm_ring(8)
     pts, comp = ring.sample(4000, seed=1)
-    assert pts.shape == (4000, 2) and torch.allclose(pts.norm(dim=1).mean(), torch.tensor(2.0, dtype=torch.float64), atol=0.02)
+    assert pts.shape == (4000, 2) and torch.allclose(
+        pts.norm(dim=1).mean(), torch.tensor(2.0, dtype=torch.float64), atol=0.02
+    )
     mix = gmm_random(5, 3, seed=2)
     lp = mix.log_prob(pts.new_zeros(3, 5))
     assert lp.shape == (3,) and torch.isfinite(lp).all()

@@ -8,12 +8,12 @@ import pytest
 import torch
 from scipy import stats
 
-from diffeval.judge import Judge, JudgeNet
-from diffeval.quality import COLUMNS, nfe, quality_row, quality_table, wilson_interval
 from diffeval.generators.config import ModelConfig, SamplingDefaults
 from diffeval.generators.interface import Generator
 from diffeval.generators.model import DiffusionModel
 from diffeval.generators.schedules import ScheduleConfig
+from diffeval.judge import Judge, JudgeNet
+from diffeval.quality import COLUMNS, nfe, quality_row, quality_table, wilson_interval
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (812, 1000), (1000, 1000)])
@@ -33,7 +33,9 @@ def _generator(conditioning: str) -> Generator:
     torch.manual_seed(0)
     cfg = ModelConfig("dit", "eps", ScheduleConfig("linear", 1000), conditioning, image_size=28,
                       backbone_config={"patch": 7, "dim": 16, "depth": 1, "heads": 2})
-    return Generator(DiffusionModel(cfg), "toy", "dit", SamplingDefaults("ddim", 2, 2.0 if conditioning == "class" else 1.0), "cpu")
+    return Generator(
+        DiffusionModel(cfg), "toy", "dit", SamplingDefaults("ddim", 2, 2.0 if conditioning == "class" else 1.0), "cpu"
+    )
 
 
 class _ConstantJudge(Judge):

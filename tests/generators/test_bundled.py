@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from diffeval.data import class_prompt, fashion, load_fashion_mnist
-from diffeval.judge import JUDGE_DIR, load_judge
 from diffeval.generators import BUNDLED_DIR, bundled_names, load_generator
 from diffeval.generators.presets import PRESET_NAMES
+from diffeval.judge import JUDGE_DIR, load_judge
 
 MB = 1024 * 1024
 
@@ -26,7 +25,13 @@ def test_bundled_generator_samples(name):
     g = load_generator(name, device="cpu")
     assert g.info.name == name and g.info.resolution == 28 and g.info.channels == 1
     kind = g.info.conditioning
-    cond = {"labels": [7, 9]} if kind == "class" else {"prompts": [class_prompt(7), class_prompt(9)]} if kind == "text" else {}
+    cond = (
+        {"labels": [7, 9]}
+        if kind == "class"
+        else {"prompts": [class_prompt(7), class_prompt(9)]}
+        if kind == "text"
+        else {}
+    )
     x = g.sample(2, steps=2, seed=0, **cond)
     assert x.shape == (2, 1, 28, 28) and 0 <= x.min() and x.max() <= 1 and x.std() > 0.05
     provenance = load_generator(name).model.config  # config round-trips

@@ -11,7 +11,13 @@ import math
 import pytest
 import torch
 
-from diffeval.generators.parameterization import PARAMETERIZATIONS, Prediction, from_score, to_prediction, training_target
+from diffeval.generators.parameterization import (
+    PARAMETERIZATIONS,
+    Prediction,
+    from_score,
+    to_prediction,
+    training_target,
+)
 
 N = 32
 PATHS = ("vp", "flow", "generic")

@@ -31,7 +31,10 @@ ALL_SCHEDULES = {
     f"{kind}-{'discrete' if steps else 'continuous'}": ScheduleConfig(kind, steps)
     for kind in ("linear", "scaled_linear", "cosine")
     for steps in (1000, None)
-} | {"rectified_flow": ScheduleConfig("rectified_flow", None), "rectified_flow-shift3": ScheduleConfig("rectified_flow", None, shift=3.0)}
+} | {
+    "rectified_flow": ScheduleConfig("rectified_flow", None),
+    "rectified_flow-shift3": ScheduleConfig("rectified_flow", None, shift=3.0),
+}
 
 
 def coef(schedule: NoiseSchedule, t: float) -> tuple[float, float]:
@@ -167,7 +170,12 @@ def test_heun_invert_then_sample_round_trip(name):
 # uniform steps; measured max round-trip error over 2,000 points (first order, ~1/steps):
 # linear 8.8e-2 at 100, 2.3e-2 at 400, 9.4e-3 at 1000; cosine 4.8e-2 at 100, 1.2e-2 at 400; flow 4.6e-2 at 100,
 # 1.2e-2 at 400. ddim and euler invert identically (both use the Euler step backwards).
-ROUND_TRIP_STEPS = {"linear-discrete": 1000, "cosine-continuous": 400, "rectified_flow": 400, "scaled_linear-zero-terminal": 1000}
+ROUND_TRIP_STEPS = {
+    "linear-discrete": 1000,
+    "cosine-continuous": 400,
+    "rectified_flow": 400,
+    "scaled_linear-zero-terminal": 1000,
+}
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
@@ -193,7 +201,12 @@ def test_fixed_point_inversion_is_the_samplers_exact_inverse(name, sampler):
     x0 = M + S * torch.randn(2000, 1, 1, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     times = sched.sampling_times(10)
     plain = (run_sampler(den, sched, invert(den, sched, x0, times, sampler), times, sampler) - x0).abs().max().item()
-    exact = (run_sampler(den, sched, invert(den, sched, x0, times, sampler, fixed_point=30), times, sampler) - x0).abs().max().item()
+    exact = (
+        (run_sampler(den, sched, invert(den, sched, x0, times, sampler, fixed_point=30), times, sampler) - x0)
+        .abs()
+        .max()
+        .item()
+    )
     assert exact < (1e-2 if name == "cosine-continuous" else 1e-9) and plain > 0.3
     with pytest.raises(ValueError, match="fixed_point"):
         invert(den, sched, x0, times, sampler, fixed_point=-1)

@@ -59,7 +59,16 @@ def test_resume_matches_uninterrupted(tmp_path):
 def test_saved_checkpoint_reproduces_samples_bit_for_bit(tmp_path):
     torch.manual_seed(0)
     model = DiffusionModel(tiny_config("sd1"))
-    train(model, _digits_data(), _cfg(10), tmp_path, "tiny-sd1", "sd1", SamplingDefaults("dpm++2m", 5, 2.0), progress=False)
+    train(
+        model,
+        _digits_data(),
+        _cfg(10),
+        tmp_path,
+        "tiny-sd1",
+        "sd1",
+        SamplingDefaults("dpm++2m", 5, 2.0),
+        progress=False,
+    )
     a = load_checkpoint(tmp_path, "cpu")
     b = load_checkpoint(tmp_path, "cpu")
     xa = a.sample(6, prompts="a shoe", seed=3)

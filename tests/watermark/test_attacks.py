@@ -61,7 +61,9 @@ def test_attacks_do_what_they_say():
     assert scaled.name == "blur(4@512px)" and np.allclose(scaled(x)[0, 0].numpy(), ref, atol=1e-6)
     assert [a.name for a in attacks_from("paper-scaled")][4] == "blur(4@512px)"
     # erase zeroes about the asked fraction; crop with scale 1 is the identity
-    assert (Attack("erase", 0.25)(torch.ones(1, 1, 28, 28), seed=0) == 0).float().mean().item() == pytest.approx(0.25, abs=0.02)
+    assert (Attack("erase", 0.25)(torch.ones(1, 1, 28, 28), seed=0) == 0).float().mean().item() == pytest.approx(
+        0.25, abs=0.02
+    )
     assert torch.allclose(Attack("crop", 1.0)(x), x, atol=1 / 255)
     # brightness factors lie in [max(0, 1 - b), 1 + b]
     y = Attack("brightness", 0.5)(x, seed=2)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from diffeval.cli import main
 from diffeval.generators import load_generator
-from diffeval.watermark.detect import DetectSettings, detect_files, detect_images, recover_noise
+from diffeval.watermark.detect import DetectSettings, detect_files, detect_images
 from diffeval.watermark.embed import EmbedSettings, generate, initial_noise
 from diffeval.watermark.fourier import spectrum
-from diffeval.watermark.keys import make_key, save_key
+from diffeval.watermark.keys import make_key
 from diffeval.watermark.robustness import detection_metrics, tpr_at_fpr
 
 STEPS = 10
@@ -104,12 +103,31 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "img").glob("0*.png"))) == 3 and (tmp_path / "img" / "grid.png").is_file()
     (tmp_path / "img" / "zz-corrupt.png").write_bytes(b"nope")
-    r = run(main, ["watermark", "detect", str(tmp_path / "img"), "-g", "sd3-reflow", "--key", str(tmp_path / "k.safetensors"),
-                   "--inv-steps", "4", "--out", str(tmp_path / "det.csv")], obj={})
+    r = run(
+        main,
+        [
+            "watermark",
+            "detect",
+            str(tmp_path / "img"),
+            "-g",
+            "sd3-reflow",
+            "--key",
+            str(tmp_path / "k.safetensors"),
+            "--inv-steps",
+            "4",
+            "--out",
+            str(tmp_path / "det.csv"),
+        ],
+        obj={},
+    )
     assert r.exit_code == 0, r.output
     rows = pd.read_csv(tmp_path / "det.csv", keep_default_na=False)
     assert len(rows) == 7 and (rows["error"] != "").sum() == 1  # 3 marked, 3 unmarked, 1 corrupt
-    r = run(main, ["watermark", "detect", str(tmp_path / "img"), "-g", "sd3-reflow", "--key", str(tmp_path / "nokey")], obj={})
+    r = run(
+        main,
+        ["watermark", "detect", str(tmp_path / "img"), "-g", "sd3-reflow", "--key", str(tmp_path / "nokey")],
+        obj={},
+    )
     assert r.exit_code != 0 and r.output.startswith("error:") and "Traceback" not in r.output
     r = run(main, ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--n", "4", "--attacks",
                    "clean,jpeg:50,rotation:10+blur:1", "--inv-steps", "2", "--baselines", "dwtDct", "--no-progress",

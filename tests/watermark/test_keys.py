@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diffeval.watermark.fourier import circle_mask, coordinates, half_plane, inverse_spectrum, is_hermitian_symmetric, spectrum
+from diffeval.watermark.fourier import (
+    circle_mask,
+    coordinates,
+    half_plane,
+    inverse_spectrum,
+    is_hermitian_symmetric,
+    spectrum,
+)
 from diffeval.watermark.keys import PATTERNS, load_key, make_key, ring_index, save_key
 from diffeval.watermark.statistics import inject
 

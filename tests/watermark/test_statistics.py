@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from scipy import stats
-
-from diffeval.watermark.keys import make_key
 from sklearn.metrics import roc_auc_score
 
+from diffeval.watermark.keys import make_key
 from diffeval.watermark.statistics import inject, key_cosine, key_distance, key_pvalue, key_score, key_test
 
 SHAPE = (1, 28, 28)
@@ -72,7 +71,10 @@ def test_matched_filter_beats_the_distance_on_a_weakened_key():
     z0, z1 = torch.randn(400, *SHAPE, generator=gen), torch.randn(400, *SHAPE, generator=gen)
     weak = 0.3 * inject(torch.zeros(400, *SHAPE), key) + z1
     y = [0] * 400 + [1] * 400
-    auc = {t: roc_auc_score(y, torch.cat([key_score(z0, key, t), key_score(weak, key, t)]).numpy()) for t in ("cosine", "ncx2")}
+    auc = {
+        t: roc_auc_score(y, torch.cat([key_score(z0, key, t), key_score(weak, key, t)]).numpy())
+        for t in ("cosine", "ncx2")
+    }
     assert auc["cosine"] > auc["ncx2"] + 0.1, auc
 
 

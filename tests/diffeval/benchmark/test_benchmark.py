@@ -50,7 +50,9 @@ def small_config(ws: Path, out: Path, sources: list[str], **kw) -> BenchmarkConf
 
 
 def test_table_files_and_columns(workspace, tmp_path):
-    table = run_benchmark(small_config(workspace, tmp_path, [str(workspace / "dit"), str(workspace / "sd3"), str(workspace / "ref.npz")]))
+    table = run_benchmark(
+        small_config(workspace, tmp_path, [str(workspace / "dit"), str(workspace / "sd3"), str(workspace / "ref.npz")])
+    )
     assert list(table.columns) == COLUMNS and len(table) == 3
     assert table["error"].isna().all()
     gen = table.iloc[0]
@@ -148,12 +150,19 @@ def test_spec_file_grid(workspace, tmp_path):
     from diffeval.benchmark import load_spec
 
     spec = tmp_path / "spec.toml"
-    spec.write_text(f'n = 16\nbatch_size = 8\nkid_subset_size = 8\nkid_subsets = 5\nfid_resamples = 0\nreference = "{workspace / "ref.npz"}"\n'
-                    f'device = "cpu"\nprogress = false\n[[grid]]\ngenerators = ["{workspace / "sd3"}"]\n'
-                    f'samplers = ["euler", "heun"]\nsteps = [1, 2]\nguidance = [1.0]\n')
+    spec.write_text(
+        f'n = 16\nbatch_size = 8\nkid_subset_size = 8\nkid_subsets = 5\nfid_resamples = 0\nreference = "{workspace / "ref.npz"}"\n'
+        f'device = "cpu"\nprogress = false\n[[grid]]\ngenerators = ["{workspace / "sd3"}"]\n'
+        f'samplers = ["euler", "heun"]\nsteps = [1, 2]\nguidance = [1.0]\n'
+    )
     config = load_spec(spec, out=str(tmp_path / "out"))
     table = run_benchmark(config)
-    assert list(zip(table["sampler"], table["steps"], table["nfe"])) == [("euler", 1, 1), ("euler", 2, 2), ("heun", 1, 1), ("heun", 2, 3)]
+    assert list(zip(table["sampler"], table["steps"], table["nfe"])) == [
+        ("euler", 1, 1),
+        ("euler", 2, 2),
+        ("heun", 1, 1),
+        ("heun", 2, 3),
+    ]
     bad = tmp_path / "bad.toml"
     bad.write_text("n = 10\ncolour = 'red'\n[[grid]]\ngenerators=['x']\n")
     with pytest.raises(ValueError, match="unknown setting"):
@@ -162,8 +171,23 @@ def test_spec_file_grid(workspace, tmp_path):
 
 def test_cli_benchmark_and_bad_input(workspace, tmp_path):
     runner = CliRunner()
-    base = ["--n", "16", "--batch-size", "8", "--steps", "2", "--guidance", "1", "--reference", str(workspace / "ref.npz"),
-            "--fid-resamples", "0", "--device", "cpu", "--no-progress"]
+    base = [
+        "--n",
+        "16",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--guidance",
+        "1",
+        "--reference",
+        str(workspace / "ref.npz"),
+        "--fid-resamples",
+        "0",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     ok = runner.invoke(main, ["benchmark", str(workspace / "dit"), *base, "--out", str(tmp_path / "o")], obj={})
     assert ok.exit_code == 0, ok.output
     assert "tiny-dit" in ok.output and (tmp_path / "o" / "benchmark.md").is_file()
@@ -182,7 +206,9 @@ def test_cli_stats_interchange_with_pytorch_fid(workspace, tmp_path):
     from diffeval.metrics import frechet_distance
 
     out = tmp_path / "s.npz"
-    result = CliRunner().invoke(main, ["stats", str(workspace / "ref.npz"), "--out", str(out), "--device", "cpu"], obj={})
+    result = CliRunner().invoke(
+        main, ["stats", str(workspace / "ref.npz"), "--out", str(out), "--device", "cpu"], obj={}
+    )
     assert result.exit_code == 0, result.output
     with np.load(out) as f:  # what pytorch-fid reads
         mu, sigma = f["mu"], f["sigma"]
@@ -200,8 +226,25 @@ def _cli(args: list[str], env_extra: dict | None = None, launcher: list[str] | N
 
 
 def _bench_args(ws: Path, out: Path) -> list[str]:
-    return [str(ws / "dit"), str(ws / "sd3"), "--num-samples", "40", "--batch-size", "8", "--steps", "3", "--guidance", "2",
-            "--reference", str(ws / "ref.npz"), "--device", "cpu", "--no-progress", "--out", str(out)]
+    return [
+        str(ws / "dit"),
+        str(ws / "sd3"),
+        "--num-samples",
+        "40",
+        "--batch-size",
+        "8",
+        "--steps",
+        "3",
+        "--guidance",
+        "2",
+        "--reference",
+        str(ws / "ref.npz"),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 @pytest.mark.slow
@@ -209,7 +252,16 @@ def test_torchrun_two_processes_equal_one(workspace, tmp_path):
     single = _cli(_bench_args(workspace, tmp_path / "one"))
     out, _ = single.communicate(timeout=600)
     assert single.returncode == 0, out
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "diffeval"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "diffeval",
+    ]
     multi = _cli(_bench_args(workspace, tmp_path / "two"), launcher=launcher)
     out, _ = multi.communicate(timeout=600)
     assert multi.returncode == 0, out
@@ -262,9 +314,19 @@ def test_clip_score_cmmd_and_lpips_columns(workspace, tmp_path, monkeypatch):
     open_clip.add_model_config(tmp_path / "bench-tiny-vit.json")
     torch.manual_seed(0)
     torch.save(open_clip.create_model("bench-tiny-vit", pretrained=None).state_dict(), tmp_path / "clip.pt")
-    torch.save({f"features.{k}": v for k, v in alexnet(weights=None).features.state_dict().items()}, tmp_path / "alex.pth")
-    table = run_benchmark(small_config(workspace, tmp_path / "o", [str(workspace / "sd3")], clip=f"bench-tiny-vit:{tmp_path / 'clip.pt'}",
-                                       lpips="alex", lpips_weights=str(tmp_path / "alex.pth")))
+    torch.save(
+        {f"features.{k}": v for k, v in alexnet(weights=None).features.state_dict().items()}, tmp_path / "alex.pth"
+    )
+    table = run_benchmark(
+        small_config(
+            workspace,
+            tmp_path / "o",
+            [str(workspace / "sd3")],
+            clip=f"bench-tiny-vit:{tmp_path / 'clip.pt'}",
+            lpips="alex",
+            lpips_weights=str(tmp_path / "alex.pth"),
+        )
+    )
     row = table.iloc[0]
     assert pd.isna(row["error"]), row["error"]
     assert 0 <= row["clip_score"] <= 100 and np.isfinite(row["cmmd"]) and row["lpips_diversity"] > 0

@@ -16,9 +16,16 @@ diffusers = pytest.importorskip("diffusers")  # in the test extra; optional for 
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory):
     torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
-                                 layers_per_block=1, norm_num_groups=4,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
     path = tmp_path_factory.mktemp("pipe") / "tiny-ddpm"
     diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=100)).save_pretrained(path)
     return path
@@ -41,9 +48,16 @@ def test_wrapped_pipeline_info_and_sampling(pipeline_dir):
 def test_pipeline_directory_in_the_benchmark(pipeline_dir, tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "ref.npz", images=(rng.random((60, 8, 8, 1)) * 255).astype(np.uint8))
-    config = BenchmarkConfig([GridSpec([str(pipeline_dir)], samplers=["ddim", "ddpm"], steps=[2])], out=str(tmp_path / "o"),
-                             n=16, batch_size=8, reference=str(tmp_path / "ref.npz"), fid_resamples=0, device="cpu",
-                             progress=False)
+    config = BenchmarkConfig(
+        [GridSpec([str(pipeline_dir)], samplers=["ddim", "ddpm"], steps=[2])],
+        out=str(tmp_path / "o"),
+        n=16,
+        batch_size=8,
+        reference=str(tmp_path / "ref.npz"),
+        fid_resamples=0,
+        device="cpu",
+        progress=False,
+    )
     table = run_benchmark(config)
     assert list(table["sampler"]) == ["ddim", "ddpm"] and table["error"].isna().all()
     assert (table["family"] == "diffusers").all() and np.isfinite(table["fid"]).all()

@@ -48,7 +48,9 @@ def test_distance_properties(model):
     assert torch.equal(lpips_distance(model, x, x), torch.zeros(3))
     torch.testing.assert_close(lpips_distance(model, y, x), d)
     gray = _images(2, c=1)
-    torch.testing.assert_close(lpips_distance(model, gray, x[:2]), lpips_distance(model, gray.expand(-1, 3, -1, -1), x[:2]))
+    torch.testing.assert_close(
+        lpips_distance(model, gray, x[:2]), lpips_distance(model, gray.expand(-1, 3, -1, -1), x[:2])
+    )
 
 
 def test_range_contract(model):
@@ -59,7 +61,9 @@ def test_range_contract(model):
     torch.testing.assert_close(lpips_distance(model, x, y), expected)
     assert not torch.allclose(wrong, expected)
     u8 = (x * 255).round().to(torch.uint8)
-    torch.testing.assert_close(lpips_distance(model, u8, u8.flip(0)), lpips_distance(model, u8.float() / 255, u8.flip(0).float() / 255))
+    torch.testing.assert_close(
+        lpips_distance(model, u8, u8.flip(0)), lpips_distance(model, u8.float() / 255, u8.flip(0).float() / 255)
+    )
 
 
 def test_mean_pairwise_lpips_groups(model):
@@ -72,7 +76,9 @@ def test_mean_pairwise_lpips_groups(model):
     capped = mean_pairwise_lpips(model, images, groups, max_pairs_per_group=2, seed=1)
     assert capped == mean_pairwise_lpips(model, images, groups, max_pairs_per_group=2, seed=1)
     assert math.isnan(mean_pairwise_lpips(model, images[:3], ["x", "y", "z"]))
-    assert mean_pairwise_lpips(model, images[:2]) == pytest.approx(lpips_distance(model, images[:1], images[1:2]).item())
+    assert mean_pairwise_lpips(model, images[:2]) == pytest.approx(
+        lpips_distance(model, images[:1], images[1:2]).item()
+    )
 
 
 def test_env_var(trunk_file, monkeypatch):
@@ -85,7 +91,11 @@ def test_missing_trunk_raises(tmp_path):
         load_lpips("alex")
     message = str(info.value)
     assert "\n" not in message
-    for part in ("alexnet-owt-7be5be79.pth", "DIFFEVAL_LPIPS_TRUNK_WEIGHTS", str(tmp_path / "torch_home" / "hub" / "checkpoints")):
+    for part in (
+        "alexnet-owt-7be5be79.pth",
+        "DIFFEVAL_LPIPS_TRUNK_WEIGHTS",
+        str(tmp_path / "torch_home" / "hub" / "checkpoints"),
+    ):
         assert part in message
     with pytest.raises(WeightsNotFoundError, match="missing.pth does not exist"):
         load_lpips("alex", weights=tmp_path / "missing.pth")

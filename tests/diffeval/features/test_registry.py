@@ -29,4 +29,7 @@ def test_weights_error_is_a_picklable_file_not_found_error():
     error = WeightsNotFoundError.missing("X weights", "x.pth", [("cache", "/c/x.pth does not exist")], "/c/x.pth")
     assert isinstance(error, FileNotFoundError)
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
-    assert str(error) == "X weights x.pth not found. Looked at: cache: /c/x.pth does not exist. Copy the file to /c/x.pth, or pass weights=PATH."
+    assert (
+        str(error)
+        == "X weights x.pth not found. Looked at: cache: /c/x.pth does not exist. Copy the file to /c/x.pth, or pass weights=PATH."
+    )

@@ -14,7 +14,9 @@ from diffeval.metrics import frechet as frechet_module
 pytestmark = pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")
 
 
-def _stats(rng: np.random.Generator, n: int, d: int, scale: float = 1.0, offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _stats(
+    rng: np.random.Generator, n: int, d: int, scale: float = 1.0, offset: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and A A^T / n style covariance of n random correlated features in d dims."""
     mix = rng.normal(size=(d, d)) / np.sqrt(d)
     feats = (rng.normal(size=(n, d)) @ mix) * scale + offset + rng.normal(size=d)
@@ -130,7 +132,9 @@ def test_fid_from_features_matches_numpy_statistics() -> None:
     rng = np.random.default_rng(5)
     real = rng.normal(size=(200, 20))
     fake = rng.normal(size=(150, 20)) * 1.1 + 0.3
-    expected = calculate_frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    expected = calculate_frechet_distance(
+        real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False)
+    )
     assert fid_from_features(real, fake) == pytest.approx(float(expected), rel=1e-8)
 
 

@@ -77,7 +77,9 @@ def test_state_dict_roundtrip_and_simulated_all_reduce(feats: np.ndarray) -> Non
     dicts = [s.state_dict() for s in shards]
     assert set(dicts[0]) == {"n", "sum", "sum_outer", "shift"}
     assert all(v.dtype in (np.float64, np.int64) for v in dicts[0].values())
-    reduced = {k: torch.from_numpy(np.asarray(sum(d[k] for d in dicts))) for k in dicts[0]}  # what all_reduce(SUM) yields
+    reduced = {
+        k: torch.from_numpy(np.asarray(sum(d[k] for d in dicts))) for k in dicts[0]
+    }  # what all_reduce(SUM) yields
     total = GaussianStats.from_state_dict(reduced)
     assert total.n == len(feats)
     assert _rel(total.cov, np.cov(feats, rowvar=False)) < 1e-12

@@ -38,7 +38,9 @@ def data() -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("degree,coef0", [(3, 1.0), (2, 0.5)])
 def test_matches_sklearn_reference(data: dict[str, np.ndarray], degree: int, coef0: float) -> None:
-    ours = kernel_inception_distance(data["real"], data["shifted"], subsets=20, subset_size=80, degree=degree, coef0=coef0, seed=3)
+    ours = kernel_inception_distance(
+        data["real"], data["shifted"], subsets=20, subset_size=80, degree=degree, coef0=coef0, seed=3
+    )
     ref = _reference_kid(data["real"], data["shifted"], 20, 80, degree, coef0, seed=3)
     assert ours[0] == pytest.approx(ref[0], rel=1e-10)
     assert ours[1] == pytest.approx(ref[1], rel=1e-8)
@@ -56,7 +58,9 @@ def test_seeded_reproducibility_and_torch_input(data: dict[str, np.ndarray]) -> 
     b = kernel_inception_distance(data["real"], data["shifted"], subsets=10, subset_size=50, seed=7)
     c = kernel_inception_distance(data["real"], data["shifted"], subsets=10, subset_size=50, seed=8)
     assert a == b and a != c
-    t = kernel_inception_distance(torch.from_numpy(data["real"]), torch.from_numpy(data["shifted"]), subsets=10, subset_size=50, seed=7)
+    t = kernel_inception_distance(
+        torch.from_numpy(data["real"]), torch.from_numpy(data["shifted"]), subsets=10, subset_size=50, seed=7
+    )
     assert t == a
 
 

@@ -51,7 +51,9 @@ def test_chunk_size_does_not_change_results() -> None:
 def test_identical_sets_score_one() -> None:
     x = np.random.default_rng(1).normal(size=(80, 10))
     assert precision_recall(x, x) == (1.0, 1.0)
-    assert precision_recall(x[::-1], x[::2][::-1]) == pytest.approx(precision_recall(x[::-1].copy(), x[::2][::-1].copy()))
+    assert precision_recall(x[::-1], x[::2][::-1]) == pytest.approx(
+        precision_recall(x[::-1].copy(), x[::2][::-1].copy())
+    )
     density, coverage = density_coverage(x, torch.from_numpy(x).clone())
     assert coverage == 1.0 and density > 0
 
