@@ -177,7 +177,8 @@ def main() -> None:
     before = ", ".join(f"{p} {float(results[p]['rss_before_mb']):.1f} MiB" for p in PIPELINES)
     notes = (
         f"# FID Inception feature statistics: streaming vs pytorch-fid\n\n"
-        f"Random-weight FID Inception, {args.n} random RGB images of {args.size}x{args.size} px, batch {args.batch_size}, "
+        f"Random-weight FID Inception, {args.n} random RGB images of {args.size}x{args.size} px, "
+        f"batch {args.batch_size}, "
         f"torch threads {args.threads or torch.get_num_threads()}, CPU.\n\n"
         + df.to_markdown(index=False)
         + "\n\nimages_per_s: extraction plus mean/covariance, model construction excluded (pytorch-fid's "

@@ -3,7 +3,8 @@
     python benchmarks/bench_frechet.py [--dim 2048] [--repeats 3] [--out benchmarks/results] [--threads N]
 
 Builds two random well-conditioned covariances (A A^T / d + 0.1 I) and means, times both
-implementations in the same run (best of --repeats, wall clock, after an untimed warm-up at d=32) and writes <out>/frechet.csv and
+implementations in the same run (best of --repeats, wall clock, after an untimed warm-up at d=32) and
+writes <out>/frechet.csv and
 <out>/frechet.md (atomically). Columns: dim, ours_s, pytorch_fid_s, speedup (pytorch_fid_s / ours_s),
 ours_value, pytorch_fid_value, abs_diff, rel_diff, threads (torch threads / os cpu count).
 --threads N limits BLAS/OpenMP (threadpoolctl) and torch to N threads; with busy cores, multi-threaded
@@ -127,7 +128,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         f"BLAS threads: {blas_threads()}; best of {args.repeats}, wall clock, same statistics and run."
     )
     atomic_write_text(args.out / "frechet.csv", df.to_csv(index=False, float_format="%.10g"))
-    md = f"# Fréchet distance: Cholesky + eigvalsh trace term vs pytorch-fid sqrtm\n\n{markdown_table(df)}\n\n{machine}\n"
+    title = "# Fréchet distance: Cholesky + eigvalsh trace term vs pytorch-fid sqrtm"
+    md = f"{title}\n\n{markdown_table(df)}\n\n{machine}\n"
     atomic_write_text(args.out / "frechet.md", md)
     print(md)
     return df

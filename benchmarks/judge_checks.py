@@ -25,8 +25,8 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffeval.benchmark.reference import shipped_stats_path  # noqa: E402
 from diffeval.data import load_fashion_mnist  # noqa: E402
+from diffeval.feature_stats import shipped_stats_path  # noqa: E402
 from diffeval.generators import load_generator  # noqa: E402
 from diffeval.io import atomic_write_text  # noqa: E402
 from diffeval.judge import load_judge  # noqa: E402

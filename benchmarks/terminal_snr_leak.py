@@ -44,7 +44,8 @@ def main() -> None:
         counts = np.bincount(judge.predict(g.sample(n, prompts="a shoe", noise=noise, steps=20, guidance=1.0)).numpy(),
                              minlength=10)
         print(
-            f"{label}: sandal {counts[5]}, sneaker {counts[7]}, ankle boot {counts[9]}, other {n - counts[list(SHOES)].sum()}"
+            f"{label}: sandal {counts[5]}, sneaker {counts[7]}, ankle boot {counts[9]}, "
+            f"other {n - counts[list(SHOES)].sum()}"
         )
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from .benchmark.reference import STATS_DIR, extractor_id, shipped_stats_path, stats_of
 from .data import load_fashion_mnist
+from .feature_stats import STATS_DIR, extractor_id, shipped_stats_path, stats_of
 from .features import get_extractor
 
 

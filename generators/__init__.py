@@ -26,7 +26,8 @@ def bundled_names() -> list[str]:
 def load_generator(
     name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False
 ) -> Generator:
-    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``) or a checkpoint directory."""
+    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``) or a checkpoint
+    directory."""
     text = str(name_or_path)
     if text in PRESET_NAMES:
         path = BUNDLED_DIR / text

@@ -64,7 +64,7 @@ def tiny_generator(kind: str, seed: int = 0, randomize_output: bool = True) -> G
     model = DiffusionModel(tiny_config(kind))
     if randomize_output:
         with torch.no_grad():
-            for name, p in model.named_parameters():
+            for p in model.parameters():
                 if p.abs().sum() == 0 and p.ndim > 0:
                     p.normal_(0, 0.05)
     sampler = "euler" if kind == "sd3" else "ddim"

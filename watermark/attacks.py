@@ -149,7 +149,8 @@ def parse_attack(text: str) -> Attack:
 
 
 def attacks_from(spec: str) -> tuple[Attack, ...]:
-    """A preset name (clean, paper, paper-scaled, sweep, all) or a comma-separated list of attacks (see parse_attack)."""
+    """A preset name (clean, paper, paper-scaled, sweep, all) or a comma-separated list of attacks
+    (see parse_attack)."""
     if spec in PRESETS:
         return PRESETS[spec]
     return tuple(parse_attack(s) for s in spec.split(",") if s.strip())

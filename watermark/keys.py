@@ -26,12 +26,11 @@ from safetensors.torch import save
 
 from diffeval.io import atomic_write_bytes
 
-KEY_FILE_MODE = 0o600  # a key forges and removes marks: readable by its owner only
-
 from .fourier import circle_mask, frequencies, spectrum
 
 PATTERNS = ("rings", "rand", "zeros")
 KEY_FORMAT = "diffeval-watermark-key"
+KEY_FILE_MODE = 0o600  # a key forges and removes marks: readable by its owner only
 
 
 @dataclass

@@ -8,6 +8,7 @@ and a rerun with other attacks reuses the images.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,13 +20,13 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
-from diffeval.generators import load_generator
+from diffeval.generators import Generator, load_generator
 from diffeval.io import atomic_torch_save, digest
 
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
-from .keys import make_key
+from .keys import WatermarkKey, make_key
 from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
@@ -127,68 +128,21 @@ def run_robustness(
     cache = _Cache(out / "cache")
     attacks: tuple[Attack, ...] = attacks_from(cfg.attacks)
     regen = _regen_fn(cfg.regen_generator, cfg.regen_steps)
-    n_un = cfg.n_unmarked or cfg.n
     rows, scores, quality = [], [], []
     for gname in cfg.generators:
         g = load_generator(gname)
-        shape = (g.info.channels, g.info.resolution, g.info.resolution)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
-        inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
-        keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
-                for p in cfg.patterns}
-        images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
-                                  lambda: generate(g, None, n_un, cfg.embed, progress=progress))}
-        for p, key in keys.items():
-            images[p] = cache.get(f"{g.info.name}-{p}", {**base, "n": cfg.n, "key": key.fingerprint},
-                                  lambda key=key: generate(g, key, cfg.n, cfg.embed, progress=progress))
+        keys, images = _marked_images(g, cfg, cache, base, progress)
         _save_samples(images, out / f"samples_{g.info.name}.png")
         if cfg.quality:
             quality.append(watermark_quality(g.info.name, images, cfg))
         bar = tqdm(total=len(attacks) * (1 + len(keys)), desc=f"robustness {g.info.name}", disable=not progress)
         for attack in attacks:
-            att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [cfg.regen_generator, cfg.regen_steps]}
-            recovered, timing = {}, {}
-            for p in [None, *keys]:
-                parts = {**base, **inv, **att, "n": len(images[p]),
-                         "key": keys[p].fingerprint if p else None}
-
-                def make(p=p):
-                    attacked = attack(images[p], seed=cfg.attack_seed + (0 if p is None else 1), regen=regen)
-                    t0 = time.perf_counter()
-                    noise = recover_noise(g, attacked, cfg.detect)
-                    timing[p] = (time.perf_counter() - t0) / len(attacked)
-                    return noise
-
-                stem = f"{g.info.name}-{p or 'unmarked'}"
-                recovered[p] = cache.get(f"{stem}-noise", parts, make)
-                if p in timing:  # computed just now: keep the timing beside the noise for reruns
-                    cache.put(f"{stem}-seconds", parts, torch.tensor(timing[p], dtype=torch.float64))
-                seconds = cache.load(f"{stem}-seconds", parts)
-                timing[p] = float(seconds) if seconds is not None else np.nan
-                bar.update(1)
+            recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, bar)
             for p, key in keys.items():
-                ns, nps = (t.numpy() for t in key_test(recovered[None], key, cfg.detect.sigma, cfg.detect.test))
-                ms, mps = (t.numpy() for t in key_test(recovered[p], key, cfg.detect.sigma, cfg.detect.test))
-                row = {"generator": g.info.name, "pattern": p, "attack": attack.name, "kind": attack.kind,
-                       "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
-                       **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha), "alpha": cfg.detect.alpha,
-                       "n_marked": len(ms), "n_unmarked": len(ns),
-                       "detect_s_per_image": timing[p]}
+                row, parts = _key_rows(g.info.name, p, key, attack, recovered, timing[p], cfg)
                 rows.append(row)
-                for marked, score, pv in ((False, ns, nps), (True, ms, mps)):
-                    scores.append(
-                        pd.DataFrame(
-                            {
-                                "generator": g.info.name,
-                                "pattern": p,
-                                "attack": attack.name,
-                                "marked": marked,
-                                "index": np.arange(len(score)),
-                                "score": score,
-                                "p_value": pv,
-                            }
-                        )
-                    )
+                scores += parts
         bar.close()
         for method in cfg.baselines:
             b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)
@@ -197,6 +151,68 @@ def run_robustness(
     table = pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
     score_df = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=SCORE_COLUMNS)
     return table, score_df, pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
+
+
+def _marked_images(
+    g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, progress: bool
+) -> tuple[dict[str, WatermarkKey], dict[str | None, torch.Tensor]]:
+    """The keys by pattern, and the images (cached): unmarked under None, marked under each pattern."""
+    shape = (g.info.channels, g.info.resolution, g.info.resolution)
+    n_un = cfg.n_unmarked or cfg.n
+    keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
+            for p in cfg.patterns}
+    images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
+                              functools.partial(generate, g, None, n_un, cfg.embed, progress=progress))}
+    for p, key in keys.items():
+        images[p] = cache.get(f"{g.info.name}-{p}", {**base, "n": cfg.n, "key": key.fingerprint},
+                              functools.partial(generate, g, key, cfg.n, cfg.embed, progress=progress))
+    return keys, images
+
+
+def _attacked_noise(g: Generator, attack: Attack, images: torch.Tensor, seed: int, regen: Callable,
+                    cfg: RobustnessConfig, timing: dict, p: str | None) -> torch.Tensor:
+    """Attack the images, invert them to noise, and note the inversion's seconds per image in timing[p]."""
+    attacked = attack(images, seed=seed, regen=regen)
+    t0 = time.perf_counter()
+    noise = recover_noise(g, attacked, cfg.detect)
+    timing[p] = (time.perf_counter() - t0) / len(attacked)
+    return noise
+
+
+def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: RobustnessConfig, cache: _Cache,
+             base: dict, regen: Callable, bar) -> tuple[dict, dict]:
+    """Noise recovered from the attacked unmarked (None) and marked images, and the inversion time per image
+    (NaN where a cached noise has no cached timing)."""
+    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [cfg.regen_generator, cfg.regen_steps]}
+    recovered, timing = {}, {}
+    for p in [None, *keys]:
+        parts = {**base, **inv, **att, "n": len(images[p]), "key": keys[p].fingerprint if p else None}
+        seed = cfg.attack_seed + (0 if p is None else 1)
+        make = functools.partial(_attacked_noise, g, attack, images[p], seed, regen, cfg, timing, p)
+        stem = f"{g.info.name}-{p or 'unmarked'}"
+        recovered[p] = cache.get(f"{stem}-noise", parts, make)
+        if p in timing:  # computed just now: keep the timing beside the noise for reruns
+            cache.put(f"{stem}-seconds", parts, torch.tensor(timing[p], dtype=torch.float64))
+        seconds = cache.load(f"{stem}-seconds", parts)
+        timing[p] = float(seconds) if seconds is not None else np.nan
+        bar.update(1)
+    return recovered, timing
+
+
+def _key_rows(gname: str, p: str, key: WatermarkKey, attack: Attack, recovered: dict, seconds: float,
+              cfg: RobustnessConfig) -> tuple[dict, list[pd.DataFrame]]:
+    """The table row of one (pattern, attack) and its per-image score frames (unmarked, marked)."""
+    ns, nps = (t.numpy() for t in key_test(recovered[None], key, cfg.detect.sigma, cfg.detect.test))
+    ms, mps = (t.numpy() for t in key_test(recovered[p], key, cfg.detect.sigma, cfg.detect.test))
+    row = {"generator": gname, "pattern": p, "attack": attack.name, "kind": attack.kind,
+           "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
+           **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha), "alpha": cfg.detect.alpha,
+           "n_marked": len(ms), "n_unmarked": len(ns), "detect_s_per_image": seconds}
+    frames = [pd.DataFrame({"generator": gname, "pattern": p, "attack": attack.name, "marked": marked,
+                            "index": np.arange(len(score)), "score": score, "p_value": pv})
+              for marked, score, pv in ((False, ns, nps), (True, ms, mps))]
+    return row, frames
 
 
 def _save_samples(images: dict, path: Path, per_row: int = 10) -> None:
@@ -211,7 +227,7 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
     shipped with diffeval (same n, so the same small-sample bias; their difference is the watermark's
     cost) and KID (unbiased, x1000; mean and spread over 100 subsets of half the images) of marked
     against unmarked images, in the bundled judge's features."""
-    from diffeval.benchmark.reference import shipped_stats_path
+    from diffeval.feature_stats import shipped_stats_path
     from diffeval.features import get_extractor
     from diffeval.metrics import frechet_distance, kernel_inception_distance, load_stats_npz
 
@@ -236,27 +252,33 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def _baseline_scores(method: str, attack: Attack, images: torch.Tensor, seed: int, bits) -> torch.Tensor:
+    """(N, 3): bit accuracy, p-value and decoding seconds per image of the attacked baseline carriers."""
+    from .baselines import decode_scores
+
+    attacked = attack(images, seed=seed)
+    t0 = time.perf_counter()
+    acc, p = decode_scores(method, attacked, bits)
+    return torch.tensor(np.c_[acc, p, np.full(len(acc), (time.perf_counter() - t0) / len(acc))])
+
+
 def _baseline_rows(
     method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: _Cache, base: dict
 ):
     """Rows for an invisible-watermark baseline on the first n unmarked images (``watermark.baselines``)."""
-    from .baselines import decode_scores, embed_baseline, message_bits, to_carrier
+    from .baselines import embed_baseline, message_bits, to_carrier
 
     bits = message_bits(cfg.key_seed)
     carriers = to_carrier(covers)
     marked = cache.get(f"{gname}-{method}", {**base, "n": len(covers), "bits": bits},
-                       lambda: embed_baseline(method, carriers, bits))
+                       functools.partial(embed_baseline, method, carriers, bits))
     rows, scores = [], []
     for attack in attacks:
         if attack.kind == "regen" or any(p.kind == "regen" for p in attack.parts):
             continue  # the regeneration attack needs the generator's own resolution
         res = {}
         for is_marked, imgs in ((False, carriers), (True, marked)):
-            def make(imgs=imgs, is_marked=is_marked):
-                attacked = attack(imgs, seed=cfg.attack_seed + int(is_marked))
-                t0 = time.perf_counter()
-                acc, p = decode_scores(method, attacked, bits)
-                return torch.tensor(np.c_[acc, p, np.full(len(acc), (time.perf_counter() - t0) / len(acc))])
+            make = functools.partial(_baseline_scores, method, attack, imgs, cfg.attack_seed + int(is_marked), bits)
             res[is_marked] = cache.get(
                 f"{gname}-{method}-{'marked' if is_marked else 'unmarked'}-scores",
                 {**base, "attack": attack.name, "seed": cfg.attack_seed, "bits": bits, "n": len(covers)},

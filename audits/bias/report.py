@@ -98,7 +98,8 @@ def _png_data_uri(path: Path) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:13px}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}tr.flag td{background:#fde2e1}
 h2{border-bottom:1px solid #ddd;padding-bottom:3px}.note{color:#555;font-size:13px}img{max-width:100%}"""
 

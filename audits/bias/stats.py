@@ -436,7 +436,8 @@ def images_per_prompt_for_power(p0: float, p1: float, alpha: float = 0.05, power
 
 
 def simulate_coverage(true_p: float, n: int, n_audits: int = 1000, seed: int = 0, confidence: float = 0.95) -> float:
-    """Share in [0, 1] of ``n_audits`` simulated audits (n images, true rate true_p) whose Wilson interval covers true_p."""
+    """Share in [0, 1] of ``n_audits`` simulated audits (n images, true rate true_p) whose Wilson interval
+    covers true_p."""
     rng = np.random.default_rng(seed)
     lo, hi = wilson_interval(rng.binomial(n, true_p, size=n_audits), n, confidence)
     return float(np.mean((lo <= true_p) & (true_p <= hi)))

@@ -94,9 +94,15 @@ def _prompt_test(counts: np.ndarray, target: np.ndarray) -> tuple[str, float, fl
     return ("chi-square", float(res.statistic), float(res.pvalue), float((target * n).min()))
 
 
+PROMPT_ORDER = ["attribute", "prompt", "n_images", "n", "abstained", "off_target", "off_target_share", "off_lo",
+                "off_hi", "test", "statistic", "pvalue", "min_expected", "qvalue", "flagged", "mad", "mad_expected",
+                "target_kind"]
+
+
 def summarize(df: pd.DataFrame, values: dict[str, tuple[str, ...]], prompt_set: PromptSet | None = None,
-              config: SummaryConfig = SummaryConfig()) -> AuditSummary:
+              config: SummaryConfig | None = None) -> AuditSummary:
     """The three tables for every attribute in ``values`` (attribute -> all labels it can take)."""
+    config = config or SummaryConfig()
     share_parts, prompt_parts, pooled_rows = [], [], []
     prompts = list(pd.unique(df["prompt"]))
     unknown = {a for a, _ in config.corrections} - set(values)
@@ -104,85 +110,104 @@ def summarize(df: pd.DataFrame, values: dict[str, tuple[str, ...]], prompt_set: 
         raise ValueError(f"corrections name attributes that were not measured: {', '.join(sorted(unknown))}")
     for attr, labels in values.items():
         labels = tuple(labels)
-        col = df[attr].astype(object).where(df[attr].notna(), None)
-        col = col.map(lambda v: None if v is None else str(v).removesuffix(".0") if attr == "monk" else str(v))
-        work = pd.DataFrame({"prompt": df["prompt"], "value": col})
+        work = pd.DataFrame({"prompt": df["prompt"], "value": _labels_of(df[attr], attr == "monk")})
         table = proportions_table(work, "prompt", "value", confidence=config.confidence)
         full = []
         for prompt in prompts:
-            sub = table[table.prompt == prompt]
-            base = sub.iloc[0]
-            counts = np.array([int(sub.loc[sub.value == v, "count"].sum()) for v in labels])
-            unknown = sorted(set(sub.value.dropna()) - set(labels))
-            if unknown:
-                raise ValueError(f"attribute {attr!r} has labels {unknown} outside its declared values {labels}")
-            target, kind = target_for(prompt_set, prompt, labels, config.target)
-            n_all = int(base["n"])
-            support = target > 0
-            n = int(counts[support].sum())
-            off = n_all - n
-            tests = binomial_test_per_prompt(counts[support], n, target[support], config.confidence) if n else None
-            k = 0
-            for j, v in enumerate(labels):
-                row = {"attribute": attr, "prompt": prompt, "value": v, "count": int(counts[j]),
-                       "abstained": int(base["abstained"]), "n_images": int(base["n_images"]),
-                       "abstain_rate": float(base["abstain_rate"]), "target": float(target[j])}
-                if support[j]:
-                    row.update(n=n, proportion=counts[j] / n if n else np.nan,
-                               lo=tests["lo"].iloc[k] if n else np.nan, hi=tests["hi"].iloc[k] if n else np.nan,
-                               pvalue=float(tests["pvalue"].iloc[k]) if n else np.nan)
-                    k += 1
-                else:
-                    lo, hi = wilson_interval(int(counts[j]), n_all, config.confidence) if n_all else (np.nan, np.nan)
-                    row.update(n=n_all, proportion=counts[j] / n_all if n_all else np.nan, lo=lo, hi=hi, pvalue=np.nan)
-                full.append(row)
-            test, statistic, pvalue, min_expected = _prompt_test(counts[support], target[support])
-            mad = float(mad_from_uniform(counts[support] / n)) if n else np.nan
-            mad_expected = expected_mad_multinomial(n, target[support], n_draws=20_000) if n else np.nan
-            off_lo, off_hi = wilson_interval(off, n_all, config.confidence) if n_all else (np.nan, np.nan)
-            prompt_parts.append({"attribute": attr, "prompt": prompt, "n_images": int(base["n_images"]), "n": n_all,
-                                 "abstained": int(base["abstained"]), "off_target": off,
-                                 "off_target_share": off / n_all if n_all else np.nan, "off_lo": off_lo,
-                                 "off_hi": off_hi, "test": test, "statistic": statistic,
-                                 "pvalue": pvalue, "min_expected": min_expected, "mad": mad,
-                                 "mad_expected": mad_expected, "target_kind": kind})
-        shares = pd.DataFrame(full)
-        shares["corrected"] = shares["corrected_lo"] = shares["corrected_hi"] = np.nan
-        for (c_attr, value), (sens, spec) in config.corrections.items():
-            if c_attr != attr:
-                continue
-            if value not in labels:
-                raise ValueError(f"correction names {value!r}, not a label of {attr!r} ({', '.join(labels)})")
-            idx = shares.index[(shares.value == value) & (shares.n > 0)]
-            est, lo, hi = rogan_gladen_interval(shares.loc[idx, "count"].to_numpy(), shares.loc[idx, "n"].to_numpy(),
-                                                sens, spec, config.confidence)
-            shares.loc[idx, "corrected"], shares.loc[idx, "corrected_lo"], shares.loc[idx, "corrected_hi"] = est, lo, hi
-        for v in labels:
-            idx = shares.index[shares.value == v]
-            rejected, adjusted = benjamini_hochberg(shares.loc[idx, "pvalue"].to_numpy(), config.q)
-            shares.loc[idx, "qvalue"] = adjusted
-            shares.loc[idx, "flagged"] = rejected
-        share_parts.append(shares)
-        for v in labels:
-            if not (work.value == v).any():
-                pooled_rows.append({"attribute": attr, "value": v, "estimate": 0.0, "lo": 0.0, "hi": 0.0})
-                continue
-            boot = hierarchical_bootstrap(work, pooled_proportion_stat(work, v), n_boot=config.n_boot,
-                                          seed=config.seed, confidence=config.confidence)
-            pooled_rows.append({"attribute": attr, "value": v, "estimate": boot.estimate, "lo": boot.lo, "hi": boot.hi})
+            rows, prompt_row = _prompt_rows(attr, prompt, table[table.prompt == prompt], labels, prompt_set, config)
+            full += rows
+            prompt_parts.append(prompt_row)
+        share_parts.append(_flag_shares(pd.DataFrame(full), attr, labels, config))
+        pooled_rows += _pooled_rows(work, attr, labels, config)
     prompts_df = pd.DataFrame(prompt_parts)
     for attr in values:
         idx = prompts_df.index[prompts_df.attribute == attr]
         rejected, adjusted = benjamini_hochberg(prompts_df.loc[idx, "pvalue"].to_numpy(), config.q)
         prompts_df.loc[idx, "qvalue"] = adjusted
         prompts_df.loc[idx, "flagged"] = rejected
-    order = ["attribute", "prompt", "n_images", "n", "abstained", "off_target", "off_target_share", "off_lo",
-             "off_hi", "test", "statistic", "pvalue", "min_expected",
-             "qvalue", "flagged", "mad", "mad_expected", "target_kind"]
     shares_df = pd.concat(share_parts, ignore_index=True) if share_parts else pd.DataFrame()
     if len(shares_df):
         shares_df["flagged"] = shares_df["flagged"].astype(bool)
     if len(prompts_df):
         prompts_df["flagged"] = prompts_df["flagged"].astype(bool)
-        prompts_df = prompts_df[order]
+        prompts_df = prompts_df[PROMPT_ORDER]
     return AuditSummary(shares_df, prompts_df, pd.DataFrame(pooled_rows))
+
+
+def _labels_of(column: pd.Series, integer_labels: bool) -> pd.Series:
+    """Labels as str (None where abstained); integer labels (Monk tones) read back from floats lose '.0'."""
+    col = column.astype(object).where(column.notna(), None)
+    return col.map(lambda v: None if v is None else str(v).removesuffix(".0") if integer_labels else str(v))
+
+
+def _prompt_rows(attr: str, prompt: str, sub: pd.DataFrame, labels: tuple[str, ...], prompt_set: PromptSet | None,
+                 config: SummaryConfig) -> tuple[list[dict], dict]:
+    """One prompt's share rows (one per label) and its prompts-table row."""
+    base = sub.iloc[0]
+    counts = np.array([int(sub.loc[sub.value == v, "count"].sum()) for v in labels])
+    unknown = sorted(set(sub.value.dropna()) - set(labels))
+    if unknown:
+        raise ValueError(f"attribute {attr!r} has labels {unknown} outside its declared values {labels}")
+    target, kind = target_for(prompt_set, prompt, labels, config.target)
+    n_all = int(base["n"])
+    support = target > 0
+    n = int(counts[support].sum())
+    off = n_all - n
+    tests = binomial_test_per_prompt(counts[support], n, target[support], config.confidence) if n else None
+    rows, k = [], 0
+    for j, v in enumerate(labels):
+        row = {"attribute": attr, "prompt": prompt, "value": v, "count": int(counts[j]),
+               "abstained": int(base["abstained"]), "n_images": int(base["n_images"]),
+               "abstain_rate": float(base["abstain_rate"]), "target": float(target[j])}
+        if support[j]:
+            row.update(n=n, proportion=counts[j] / n if n else np.nan,
+                       lo=tests["lo"].iloc[k] if n else np.nan, hi=tests["hi"].iloc[k] if n else np.nan,
+                       pvalue=float(tests["pvalue"].iloc[k]) if n else np.nan)
+            k += 1
+        else:
+            lo, hi = wilson_interval(int(counts[j]), n_all, config.confidence) if n_all else (np.nan, np.nan)
+            row.update(n=n_all, proportion=counts[j] / n_all if n_all else np.nan, lo=lo, hi=hi, pvalue=np.nan)
+        rows.append(row)
+    test, statistic, pvalue, min_expected = _prompt_test(counts[support], target[support])
+    mad = float(mad_from_uniform(counts[support] / n)) if n else np.nan
+    mad_expected = expected_mad_multinomial(n, target[support], n_draws=20_000) if n else np.nan
+    off_lo, off_hi = wilson_interval(off, n_all, config.confidence) if n_all else (np.nan, np.nan)
+    prompt_row = {"attribute": attr, "prompt": prompt, "n_images": int(base["n_images"]), "n": n_all,
+                  "abstained": int(base["abstained"]), "off_target": off,
+                  "off_target_share": off / n_all if n_all else np.nan, "off_lo": off_lo, "off_hi": off_hi,
+                  "test": test, "statistic": statistic, "pvalue": pvalue, "min_expected": min_expected, "mad": mad,
+                  "mad_expected": mad_expected, "target_kind": kind}
+    return rows, prompt_row
+
+
+def _flag_shares(shares: pd.DataFrame, attr: str, labels: tuple[str, ...], config: SummaryConfig) -> pd.DataFrame:
+    """The shares table of one attribute with its misclassification-corrected columns and BH q-values/flags."""
+    shares["corrected"] = shares["corrected_lo"] = shares["corrected_hi"] = np.nan
+    for (c_attr, value), (sens, spec) in config.corrections.items():
+        if c_attr != attr:
+            continue
+        if value not in labels:
+            raise ValueError(f"correction names {value!r}, not a label of {attr!r} ({', '.join(labels)})")
+        idx = shares.index[(shares.value == value) & (shares.n > 0)]
+        est, lo, hi = rogan_gladen_interval(shares.loc[idx, "count"].to_numpy(), shares.loc[idx, "n"].to_numpy(),
+                                            sens, spec, config.confidence)
+        shares.loc[idx, "corrected"], shares.loc[idx, "corrected_lo"], shares.loc[idx, "corrected_hi"] = est, lo, hi
+    for v in labels:
+        idx = shares.index[shares.value == v]
+        rejected, adjusted = benjamini_hochberg(shares.loc[idx, "pvalue"].to_numpy(), config.q)
+        shares.loc[idx, "qvalue"] = adjusted
+        shares.loc[idx, "flagged"] = rejected
+    return shares
+
+
+def _pooled_rows(work: pd.DataFrame, attr: str, labels: tuple[str, ...], config: SummaryConfig) -> list[dict]:
+    """Per label: the share pooled over prompts with its hierarchical-bootstrap interval."""
+    rows = []
+    for v in labels:
+        if not (work.value == v).any():
+            rows.append({"attribute": attr, "value": v, "estimate": 0.0, "lo": 0.0, "hi": 0.0})
+            continue
+        boot = hierarchical_bootstrap(work, pooled_proportion_stat(work, v), n_boot=config.n_boot,
+                                      seed=config.seed, confidence=config.confidence)
+        rows.append({"attribute": attr, "value": v, "estimate": boot.estimate, "lo": boot.lo, "hi": boot.hi})
+    return rows

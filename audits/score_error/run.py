@@ -13,6 +13,7 @@ samples, with the empirical optimum's own samples as the positive control).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,117 +168,120 @@ def run_score_error(config: ScoreErrorConfig, out_dir: str | Path, progress: boo
 
     With memorisation, ``tables.samples`` (an attribute of the returned dict) maps each source to
     its samples (N, 1, 28, 28) in model space and ``tables.points`` holds the training points."""
-    from .discretisation import exact_discretisation_table, fit_orders, model_discretisation_table
-    from .error import score_error_table
-
     out = Path(out_dir)
     cache = _Cache(out, config)
-    toys_dir = Path(config.toys_dir) if config.toys_dir else out / "cache" / "toys"
     tables = _Tables()
-    levels = np.asarray(config.levels, dtype=float)
-
     if config.data in ("gmm2d", "gmm64"):
-        from .gmm import mixture
-
-        truth = mixture(config.data)
-
-        def sample_x0(n, seed):
-            return truth.sample(n, seed)
-
-        models = _mixture_models(config, truth, toys_dir, progress)
-        if "error" in config.analyses:
-            parts = [cache.get("error", m.name, lambda m=m: score_error_table(m, truth, sample_x0, levels, config.n,
-                                                                             config.seed, config.n_boot), _fp(m))
-                     for m in tqdm(models, desc="score error", disable=not progress)]
-            tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
-        if "discretisation" in config.analyses:
-            n_disc = min(config.n, 256)
-            exact_parts = []
-            for path, sc in (("vp", ScheduleConfig("linear", None)), ("flow", ScheduleConfig("rectified_flow", None))):
-                exact_parts.append(
-                    cache.get(
-                        f"discretisation-exact-{n_disc}",
-                        path,
-                        lambda sc=sc, path=path: exact_discretisation_table(
-                            truth,
-                            NoiseSchedule(sc),
-                            sample_x0,
-                            steps=tuple(config.exact_steps),
-                            n=n_disc,
-                            seed=config.seed,
-                            path=path,
-                        ),
-                    )
-                )
-            exact = pd.concat(exact_parts, ignore_index=True)
-            tables["discretisation_exact"] = exact.assign(data=config.data)
-            tables["orders"] = fit_orders(exact, by=("path", "sampler", "spacing")).assign(data=config.data)
-            trained = [m for m in models if not m.name.startswith("exact-")]
-            if trained:
-                parts = [cache.get(f"discretisation-model-{n_disc}", m.name, lambda m=m: model_discretisation_table(
-                    m, truth, sample_x0, steps=tuple(config.model_steps), n=n_disc, seed=config.seed), _fp(m))
-                         for m in tqdm(trained, desc="discretisation", disable=not progress)]
-                tables["discretisation_models"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
-                tables["model_orders"] = fit_orders(tables["discretisation_models"], "disc_error_median", min_steps=16,
-                                                    by=("model", "sampler", "spacing")).assign(data=config.data)
+        _mixture_analyses(config, cache, tables, out, progress)
     else:
-        from diffeval.generators import bundled_names, load_generator
-        from diffeval.quality import generate_for_quality
-
-        from .empirical import EmpiricalDenoiser, memorisation_table
-        from .models import GeneratorModel
-
-        points = _fashion_training_points(config)
-        truth = EmpiricalDenoiser(points)
-
-        def sample_x0(n, seed):
-            idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-            return points[idx]
-
-        names = config.generators or bundled_names()
-        generators = {name: load_generator(name) for name in names}
-        if "error" in config.analyses:
-            parts = [
-                cache.get(
-                    "error",
-                    name,
-                    lambda g=g: score_error_table(
-                        GeneratorModel(g),
-                        truth,
-                        sample_x0,
-                        levels,
-                        config.n,
-                        config.seed,
-                        config.n_boot,
-                        batch_size=100,
-                    ),
-                    g.fingerprint(),
-                )
-                for name, g in tqdm(generators.items(), desc="score error", disable=not progress)
-            ]
-            tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
-        if "memorisation" in config.analyses:
-            def measured(source: str, draw, fingerprint: str = "") -> pd.DataFrame:
-                """The memorisation table of ``draw()``'s samples; the samples are kept beside it (uint8)."""
-                def make() -> pd.DataFrame:
-                    samples = draw()
-                    cache.put_images(source + fingerprint, samples)
-                    return memorisation_table(samples, points, source)
-
-                table = cache.get("memorisation", source, make, fingerprint)
-                tables.samples[source] = cache.get_images(source + fingerprint)
-                return table
-
-            parts = [measured("empirical optimum",
-                              lambda: empirical_optimum_samples(points, config.n, config.control_steps, config.seed))]
-            for name, g in tqdm(generators.items(), desc="memorisation", disable=not progress):
-                parts.append(measured(name, lambda g=g: generate_for_quality(g, config.n, seed=config.seed)[0] * 2 - 1,
-                                      g.fingerprint()))
-            tables.points = points
-            per_sample = pd.concat(parts, ignore_index=True)
-            tables["memorisation_samples"] = per_sample
-            tables["memorisation"] = memorisation_summary(per_sample)
+        _fashion_analyses(config, cache, tables, progress)
     return tables
+
+
+def _mixture_analyses(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, out: Path, progress: bool) -> None:
+    """Score error and discretisation error of the toy models against the exact mixture."""
+    from .error import score_error_table
+    from .gmm import mixture
+
+    truth = mixture(config.data)
+    sample_x0 = truth.sample
+    toys_dir = Path(config.toys_dir) if config.toys_dir else out / "cache" / "toys"
+    models = _mixture_models(config, truth, toys_dir, progress)
+    levels = np.asarray(config.levels, dtype=float)
+    if "error" in config.analyses:
+        parts = [cache.get("error", m.name, functools.partial(score_error_table, m, truth, sample_x0, levels, config.n,
+                                                              config.seed, config.n_boot), _fp(m))
+                 for m in tqdm(models, desc="score error", disable=not progress)]
+        tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
+    if "discretisation" in config.analyses:
+        _discretisation(config, cache, tables, truth, sample_x0, models, progress)
+
+
+def _discretisation(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, truth, sample_x0, models,
+                    progress: bool) -> None:
+    """Sampler discretisation error with the exact score (VP and flow paths) and with each trained model."""
+    from .discretisation import exact_discretisation_table, fit_orders, model_discretisation_table
+
+    n_disc = min(config.n, 256)
+    exact_parts = []
+    for path, sc in (("vp", ScheduleConfig("linear", None)), ("flow", ScheduleConfig("rectified_flow", None))):
+        make = functools.partial(exact_discretisation_table, truth, NoiseSchedule(sc), sample_x0,
+                                 steps=tuple(config.exact_steps), n=n_disc, seed=config.seed, path=path)
+        exact_parts.append(cache.get(f"discretisation-exact-{n_disc}", path, make))
+    exact = pd.concat(exact_parts, ignore_index=True)
+    tables["discretisation_exact"] = exact.assign(data=config.data)
+    tables["orders"] = fit_orders(exact, by=("path", "sampler", "spacing")).assign(data=config.data)
+    trained = [m for m in models if not m.name.startswith("exact-")]
+    if trained:
+        parts = [cache.get(f"discretisation-model-{n_disc}", m.name, functools.partial(
+            model_discretisation_table, m, truth, sample_x0, steps=tuple(config.model_steps), n=n_disc,
+            seed=config.seed), _fp(m))
+                 for m in tqdm(trained, desc="discretisation", disable=not progress)]
+        tables["discretisation_models"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
+        tables["model_orders"] = fit_orders(tables["discretisation_models"], "disc_error_median", min_steps=16,
+                                            by=("model", "sampler", "spacing")).assign(data=config.data)
+
+
+def _fashion_analyses(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, progress: bool) -> None:
+    """Score error and memorisation of the bundled generators against the empirical optimal denoiser."""
+    from diffeval.generators import bundled_names, load_generator
+
+    from .empirical import EmpiricalDenoiser
+    from .error import score_error_table
+    from .models import GeneratorModel
+
+    points = _fashion_training_points(config)
+    truth = EmpiricalDenoiser(points)
+
+    def sample_x0(n, seed):
+        idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+        return points[idx]
+
+    generators = {name: load_generator(name) for name in (config.generators or bundled_names())}
+    levels = np.asarray(config.levels, dtype=float)
+    if "error" in config.analyses:
+        parts = [cache.get("error", name, functools.partial(score_error_table, GeneratorModel(g), truth, sample_x0,
+                                                            levels, config.n, config.seed, config.n_boot,
+                                                            batch_size=100), g.fingerprint())
+                 for name, g in tqdm(generators.items(), desc="score error", disable=not progress)]
+        tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
+    if "memorisation" in config.analyses:
+        _memorisation(config, cache, tables, points, generators, progress)
+
+
+def _memorisation(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, points: torch.Tensor,
+                  generators: dict, progress: bool) -> None:
+    """Nearest-neighbour memorisation of the empirical optimum's and each generator's samples."""
+
+    from .empirical import memorisation_table
+
+    def measured(source: str, draw, fingerprint: str = "") -> pd.DataFrame:
+        """The memorisation table of ``draw()``'s samples; the samples are kept beside it (uint8)."""
+        def make() -> pd.DataFrame:
+            samples = draw()
+            cache.put_images(source + fingerprint, samples)
+            return memorisation_table(samples, points, source)
+
+        table = cache.get("memorisation", source, make, fingerprint)
+        tables.samples[source] = cache.get_images(source + fingerprint)
+        return table
+
+    parts = [measured("empirical optimum",
+                      functools.partial(empirical_optimum_samples, points, config.n, config.control_steps,
+                                        config.seed))]
+    for name, g in tqdm(generators.items(), desc="memorisation", disable=not progress):
+        parts.append(measured(name, functools.partial(_quality_samples, g, config.n, config.seed), g.fingerprint()))
+    tables.points = points
+    per_sample = pd.concat(parts, ignore_index=True)
+    tables["memorisation_samples"] = per_sample
+    tables["memorisation"] = memorisation_summary(per_sample)
+
+
+def _quality_samples(g, n: int, seed: int) -> torch.Tensor:
+    """The quality check's n samples of g (sample i asks for class i mod 10), in model space [-1, 1]."""
+    from diffeval.quality import generate_for_quality
+
+    return generate_for_quality(g, n, seed=seed)[0] * 2 - 1
 
 
 def empirical_optimum_samples(points: torch.Tensor, n: int, steps: int, seed: int) -> torch.Tensor:

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from diffeval.io import digest, file_sha256
-
 from ..data.fashion import DataNotFoundError, cache_dir
+from ..feature_stats import extractor_id, read_stats, shipped_matches, shipped_stats_path, stats_of
 from ..features import FeatureExtractor
-from ..judge import JUDGE_DIR
-from ..metrics import GaussianStats, load_stats_npz
 from .sources import DatasetSource, resolve_source
-
-STATS_DIR = Path(__file__).resolve().parent.parent / "assets" / "stats"
 
 
 @dataclass
@@ -34,39 +28,6 @@ class Reference:
     n: int                      # images behind mu/sigma
     subset: np.ndarray | None   # float32 (m, d) features of a seeded subset; None if the images are unavailable
     images: torch.Tensor | None  # uint8 (m, C, H, W): the subset's images (for CLIP/CMMD), or None
-
-
-def extractor_id(extractor: FeatureExtractor) -> str:
-    """A short hash of what the extractor computes: its description with the weights' location
-    replaced by a hash of their content, so the same network gives the same id on every machine."""
-    desc = dict(extractor.describe())
-    where = desc.pop("weights", None)
-    path = JUDGE_DIR / "model.safetensors" if where == "bundled judge" else Path(str(where)) if where else None
-    if path is not None and path.is_dir():
-        path = next(
-            (p for p in (path / "model.safetensors", path / "open_clip_model.safetensors") if p.is_file()), path
-        )
-    desc["weights_sha256"] = file_sha256(path) if path is not None and path.is_file() else str(where)
-    return digest(desc, 12)
-
-
-def shipped_stats_path(reference: str, feature_space: str) -> Path:
-    return STATS_DIR / f"{reference.replace(':', '-')}.{feature_space}.npz"
-
-
-def stats_of(
-    images: torch.Tensor, extractor: FeatureExtractor, batch_size: int = 500, progress: bool = False
-) -> GaussianStats:
-    """Streaming statistics of ``extractor`` features of uint8/float images (N, C, H, W)."""
-    from tqdm.auto import tqdm
-
-    stats = GaussianStats(extractor.dim)
-    batches = extractor.iter_features(images, batch_size)
-    for features in tqdm(
-        batches, total=-(-len(images) // batch_size), desc="reference features", disable=not progress, leave=False
-    ):
-        stats.update(features)
-    return stats
 
 
 def load_reference(
@@ -85,13 +46,14 @@ def load_reference(
     mu = sigma = None
     n = 0
     shipped = shipped_stats_path(name, extractor.name)
-    if isinstance(source, DatasetSource) and shipped.is_file() and _shipped_matches(shipped, extractor):
-        mu, sigma, n = _read_stats(shipped)
+    if isinstance(source, DatasetSource) and shipped.is_file() and shipped_matches(shipped, extractor):
+        mu, sigma, n = read_stats(shipped)
     if fixed is None:
         if mu is None:
             raise DataNotFoundError(missing)
         warnings.warn(
-            f"reference images unavailable, so KID, precision/recall, density/coverage and CMMD are NaN: {missing}", stacklevel=2
+            f"reference images unavailable, so KID, precision/recall, density/coverage and CMMD are NaN: {missing}",
+            stacklevel=2,
         )
         return Reference(name, mu, sigma, n, None, None)
     if mu is None:
@@ -102,7 +64,7 @@ def load_reference(
         )
         cache = cache.with_name(cache.name.replace(" ", "_"))
         if cache.is_file():
-            mu, sigma, n = _read_stats(cache)
+            mu, sigma, n = read_stats(cache)
         else:
             stats = stats_of(fixed.images, extractor, progress=progress)
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -114,16 +76,3 @@ def load_reference(
     images = fixed.images[torch.from_numpy(idx)]
     subset = extractor.features(images, batch_size=500).numpy()
     return Reference(name, mu, sigma, n, subset, images)
-
-
-def _read_stats(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(mu, sigma, n) of a statistics file written by ``GaussianStats.save_npz``."""
-    mu, sigma = load_stats_npz(path)
-    with np.load(path) as data:
-        return mu, sigma, int(data["n"])
-
-
-def _shipped_matches(path: Path, extractor: FeatureExtractor) -> bool:
-    with np.load(path) as data:
-        made_with = str(data["extractor_id"]) if "extractor_id" in data else ""
-    return made_with == extractor_id(extractor)

@@ -52,7 +52,8 @@ COLUMNS = [
 generator/family/parameterization: the source's name and kind ("real" for data sets, "images" for
 folders and archives); sampler, steps, nfe (network evaluations per image, CFG counted twice), guidance;
 n_samples: images evaluated; fid with a 95% interval [fid_lo, fid_hi] for the samples' noise (half-sampling);
-kid, kid_std (x1, not x1000; 100 subsets of min(1000, n/2) so the subsets differ; std across subsets); is_mean, is_std (10 splits, over the feature network's classes);
+kid, kid_std (x1, not x1000; 100 subsets of min(1000, n/2) so the subsets differ; std across subsets);
+is_mean, is_std (10 splits, over the feature network's classes);
 precision, recall (k=3), density, coverage (k=5) against a reference subset of n_samples images;
 clip_score (100 max(cos, 0) per sample, mean), cmmd (x1000): NaN unless a CLIP model is set;
 lpips_diversity: mean LPIPS between samples of the same class/prompt, NaN unless LPIPS is set;
@@ -231,8 +232,11 @@ class RowRunner:
         for c in chunks.values():
             stats.update(c["features"])
         if stats.n <= feats.shape[1]:
-            warnings.warn(f"{key}: {stats.n} samples for {feats.shape[1]} features: the covariance has rank "
-                          f"{stats.rank()} < {feats.shape[1]}, so FID is strongly biased; use more samples", stacklevel=2)
+            warnings.warn(
+                f"{key}: {stats.n} samples for {feats.shape[1]} features: the covariance has rank "
+                f"{stats.rank()} < {feats.shape[1]}, so FID is strongly biased; use more samples",
+                stacklevel=2,
+            )
         out = {"fid": frechet_distance(stats.mean, stats.cov, ref.mu, ref.sigma)}
         out["fid_lo"], out["fid_hi"] = self._fid_interval(feats, out["fid"])
         if ref.subset is not None:

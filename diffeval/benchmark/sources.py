@@ -173,7 +173,9 @@ def read_image_folder(folder: str | Path) -> FixedImages:
             kept.append(a if a.ndim == 3 else a[..., None])
     if skipped:
         warnings.warn(
-            f"{folder}: skipped {len(skipped)} of {len(skipped) + len(kept)} files (first: {skipped[0][0]}: {skipped[0][1]})", stacklevel=2
+            f"{folder}: skipped {len(skipped)} of {len(skipped) + len(kept)} files "
+            f"(first: {skipped[0][0]}: {skipped[0][1]})",
+            stacklevel=2,
         )
     images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
     return FixedImages(images, None, skipped)

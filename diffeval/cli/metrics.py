@@ -23,7 +23,8 @@ import click
     "n",
     type=int,
     default=None,
-    help="Samples per generator row (under torchrun write --num-samples: torchrun reads --n as its own)  [default: 1000].",
+    help="Samples per generator row (under torchrun write --num-samples: torchrun reads --n as its own)  "
+    "[default: 1000].",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the samples and of every random subset  [default: 0].")
 @click.option(
@@ -119,8 +120,8 @@ def stats(source, out_path, features, feature_weights, batch_size, device, data_
     .npz with pytorch-fid's keys mu and sigma (plus n and the feature space), so files interchange."""
     from diffeval.generators.devices import pick_device as resolve_device
 
-    from ..benchmark.reference import extractor_id, stats_of
     from ..benchmark.sources import resolve_source
+    from ..feature_stats import extractor_id, stats_of
     from ..features import get_extractor
 
     src = resolve_source(source, data_dir)
@@ -132,7 +133,9 @@ def stats(source, out_path, features, feature_weights, batch_size, device, data_
     extractor = get_extractor(features, weights=feature_weights, device=str(resolve_device(device)))
     result = stats_of(fixed.images, extractor, batch_size, progress=True)
     if result.n <= extractor.dim:
-        warnings.warn(f"{result.n} images for {extractor.dim} features: the covariance has rank {result.rank()}", stacklevel=2)
+        warnings.warn(
+            f"{result.n} images for {extractor.dim} features: the covariance has rank {result.rank()}", stacklevel=2
+        )
     result.save_npz(out_path, feature_space=extractor.name, extractor_id=extractor_id(extractor), source=source)
     click.echo(
         f"{result.n} images ({len(fixed.skipped)} skipped), {extractor.name} features (d={extractor.dim}) -> {out_path}"

@@ -103,7 +103,8 @@ def keygen(gname, pattern, radius, inner_radius, channels, seed, count, out_path
                        inner_radius=inner_radius)
         save_key(key, path)
         click.echo(
-            f"{path}: {pattern} key, radius {radius:g}, channels {list(channels)}, shape {shape}, fingerprint {key.fingerprint}"
+            f"{path}: {pattern} key, radius {radius:g}, channels {list(channels)}, shape {shape}, "
+            f"fingerprint {key.fingerprint}"
         )
 
 
@@ -247,7 +248,8 @@ def detect(images, gname, key_paths, inv_steps, fixed_point, alpha, sigma, test,
 @click.option(
     "--baselines",
     default="",
-    help="Comma list of dwtDct, dwtDctSvd, rivaGan (or 'all'): invisible-watermark baselines on the same images and attacks (extra 'baselines').",
+    help="Comma list of dwtDct, dwtDctSvd, rivaGan (or 'all'): invisible-watermark baselines on the same images "
+    "and attacks (extra 'baselines').",
 )
 @_detect_options
 @click.option("--out", "out_dir", default="results/watermark", show_default=True, type=click.Path(file_okay=False))

@@ -111,7 +111,8 @@ class ClipExtractor(FeatureExtractor):
         if _looks_like_path(self.tag):
             raise WeightsNotFoundError(
                 f"CLIP checkpoint {self.tag} for {self.arch} not found (pretrained= names a file that does not exist); "
-                f"weights= not given; ${ENV_VAR} not set. Put the file there, or pass it via --clip-weights / weights= or ${ENV_VAR}."
+                f"weights= not given; ${ENV_VAR} not set. Put the file there, or pass it via --clip-weights / "
+                f"weights= or ${ENV_VAR}."
             )
         import open_clip
 

@@ -63,7 +63,10 @@ def crop(x: torch.Tensor, scale: float, seed: int, first_index: int, ratio: floa
 
 def noise(x: torch.Tensor, std: float, seed: int, first_index: int, **_) -> torch.Tensor:
     z = torch.stack(
-        [torch.from_numpy(seeded_rng(seed, first_index + i).standard_normal(x.shape[1:])).float() for i in range(len(x))]
+        [
+            torch.from_numpy(seeded_rng(seed, first_index + i).standard_normal(x.shape[1:])).float()
+            for i in range(len(x))
+        ]
     )
     return (x + float(std) * z).clamp(0, 1)
 

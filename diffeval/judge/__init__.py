@@ -52,7 +52,8 @@ def load_judge(directory: str | Path | None = None) -> Judge:
     cfg_path, weights = directory / "config.json", directory / "model.safetensors"
     if not cfg_path.is_file() or not weights.is_file():
         raise FileNotFoundError(
-            f"judge weights missing: expected {cfg_path} and {weights}; create them with `python -m diffeval.bundle judge`"
+            f"judge weights missing: expected {cfg_path} and {weights}; "
+            "create them with `python -m diffeval.bundle judge`"
         )
     meta = json.loads(cfg_path.read_text())
     cfg = meta["model"]

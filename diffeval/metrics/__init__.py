@@ -1,8 +1,10 @@
 """Evaluation metrics on feature vectors; pure functions in float64 (inputs: numpy arrays or torch tensors).
 
-- FID `frechet_distance` / `fid_from_features`: Heusel et al. 2017, ||mu1-mu2||^2 + tr(S1+S2-2(S1 S2)^1/2), checked against pytorch-fid.
+- FID `frechet_distance` / `fid_from_features`: Heusel et al. 2017, ||mu1-mu2||^2 + tr(S1+S2-2(S1 S2)^1/2),
+  checked against pytorch-fid.
 - `GaussianStats` / `load_stats_npz`: streaming float64 mean/covariance, pytorch-fid npz format (mu, sigma).
-- KID `kernel_inception_distance`: Bińkowski et al. 2018, unbiased MMD^2, kernel (x.y/d+1)^3, 100 seeded subsets of 1000.
+- KID `kernel_inception_distance`: Bińkowski et al. 2018, unbiased MMD^2, kernel (x.y/d+1)^3, 100 seeded
+  subsets of 1000.
 - IS `inception_score`: Salimans et al. 2016, exp(E KL(p(y|x)||p(y))) over 10 splits.
 - `precision_recall`: Kynkäänniemi et al. 2019, k=3 nearest-neighbour balls.
 - `density_coverage`: Naeem et al. 2020, k=5 nearest-neighbour balls (reference: the `prdc` package).

@@ -45,10 +45,10 @@ class StreamWeights(nn.Module):
         self.heads = heads
 
     def qkv_of(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor):
-        n, l, d = x.shape
+        n, length, d = x.shape
         q, k, v = self.qkv(modulate(self.norm1(x), shift, scale)).chunk(3, dim=-1)
-        q = self.q_norm(q.reshape(n, l, self.heads, -1)).reshape(n, l, d)
-        k = self.k_norm(k.reshape(n, l, self.heads, -1)).reshape(n, l, d)
+        q = self.q_norm(q.reshape(n, length, self.heads, -1)).reshape(n, length, d)
+        k = self.k_norm(k.reshape(n, length, self.heads, -1)).reshape(n, length, d)
         return q, k, v
 
 

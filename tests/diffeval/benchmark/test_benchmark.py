@@ -151,7 +151,8 @@ def test_spec_file_grid(workspace, tmp_path):
 
     spec = tmp_path / "spec.toml"
     spec.write_text(
-        f'n = 16\nbatch_size = 8\nkid_subset_size = 8\nkid_subsets = 5\nfid_resamples = 0\nreference = "{workspace / "ref.npz"}"\n'
+        f'n = 16\nbatch_size = 8\nkid_subset_size = 8\nkid_subsets = 5\nfid_resamples = 0\n'
+        f'reference = "{workspace / "ref.npz"}"\n'
         f'device = "cpu"\nprogress = false\n[[grid]]\ngenerators = ["{workspace / "sd3"}"]\n'
         f'samplers = ["euler", "heun"]\nsteps = [1, 2]\nguidance = [1.0]\n'
     )

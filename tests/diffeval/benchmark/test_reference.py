@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffeval.benchmark.reference import _shipped_matches, shipped_stats_path, stats_of
 from diffeval.data import fashion, load_fashion_mnist
+from diffeval.feature_stats import shipped_matches, shipped_stats_path, stats_of
 from diffeval.features import get_extractor
 from diffeval.metrics import load_stats_npz
 
@@ -15,7 +15,7 @@ from diffeval.metrics import load_stats_npz
 def test_shipped_stats_match_the_bundled_judge(split):
     path = shipped_stats_path(f"fashion-mnist:{split}", "fashion")
     assert path.is_file(), "run python -m diffeval.reference_stats"
-    assert _shipped_matches(path, get_extractor("fashion")), "stale: run python -m diffeval.reference_stats"
+    assert shipped_matches(path, get_extractor("fashion")), "stale: run python -m diffeval.reference_stats"
     with np.load(path) as f:
         assert int(f["n"]) == (60000 if split == "train" else 10000)
 

@@ -31,5 +31,6 @@ def test_weights_error_is_a_picklable_file_not_found_error():
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
     assert (
         str(error)
-        == "X weights x.pth not found. Looked at: cache: /c/x.pth does not exist. Copy the file to /c/x.pth, or pass weights=PATH."
+        == "X weights x.pth not found. Looked at: cache: /c/x.pth does not exist. "
+        "Copy the file to /c/x.pth, or pass weights=PATH."
     )

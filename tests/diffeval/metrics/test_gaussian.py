@@ -92,10 +92,10 @@ def test_rank_and_small_n_errors() -> None:
     rng = np.random.default_rng(1)
     s = GaussianStats(20)
     with pytest.raises(ValueError):
-        s.mean
+        _ = s.mean
     s.update(rng.normal(size=(1, 20)))
     with pytest.raises(ValueError, match="at least 2"):
-        s.cov
+        _ = s.cov
     s.update(rng.normal(size=(9, 20)))
     assert s.rank() == 9  # n - 1 for n < dim
     full = GaussianStats(5).update(rng.normal(size=(50, 5)))
