@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -41,7 +41,6 @@ class GeneratorInfo:
     default_steps: int = 50
     default_guidance: float = 1.0
     invertible: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 class Generator:
@@ -91,6 +90,11 @@ class Generator:
         return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ conditioning
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images this generator makes."""
+        return (self.config.channels, self.config.image_size, self.config.image_size)
+
     def conditioning(self, n: int, prompts: Sequence[str] | str | None = None, labels=None) -> Conditioning:
         """Build network conditions for n samples. ``None`` (or "" / -1) means the null condition."""
         kind = self.config.conditioning
@@ -101,19 +105,25 @@ class Generator:
         if kind == "class":
             if prompts is not None:
                 raise ValueError(f"generator {self.info.name!r} is class-conditional: pass labels, not prompts")
-            null = self.config.num_classes
-            if labels is None:
-                return Conditioning(labels=torch.full((n,), null, dtype=torch.long))
-            lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-            lab = lab.expand(n).clone() if lab.numel() == 1 else lab
-            if lab.numel() != n:
-                raise ValueError(f"got {lab.numel()} labels for {n} samples")
-            if ((lab < -1) | (lab >= null)).any():
-                raise ValueError(f"labels must lie in 0..{null - 1} (or -1 for none)")
-            lab[lab == -1] = null
-            return Conditioning(labels=lab)
+            return self._class_conditioning(n, labels)
         if labels is not None:
             raise ValueError(f"generator {self.info.name!r} is text-conditional: pass prompts, not labels")
+        return self._text_conditioning(n, prompts)
+
+    def _class_conditioning(self, n: int, labels) -> Conditioning:
+        null = self.config.num_classes
+        if labels is None:
+            return Conditioning(labels=torch.full((n,), null, dtype=torch.long))
+        lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        lab = lab.expand(n).clone() if lab.numel() == 1 else lab
+        if lab.numel() != n:
+            raise ValueError(f"got {lab.numel()} labels for {n} samples")
+        if ((lab < -1) | (lab >= null)).any():
+            raise ValueError(f"labels must lie in 0..{null - 1} (or -1 for none)")
+        lab[lab == -1] = null
+        return Conditioning(labels=lab)
+
+    def _text_conditioning(self, n: int, prompts: Sequence[str] | str | None) -> Conditioning:
         if prompts is None:
             prompts = [""]
         if isinstance(prompts, str):
@@ -126,7 +136,7 @@ class Generator:
         unknown = self.tokenizer.unknown_words(prompts)
         if unknown:
             warnings.warn(
-                f"words outside {self.info.name!r}'s vocabulary are read as <unk>: {', '.join(unknown)}", stacklevel=3
+                f"words outside {self.info.name!r}'s vocabulary are read as <unk>: {', '.join(unknown)}", stacklevel=4
             )
         ids, mask = self.tokenizer.encode(prompts)
         return Conditioning(ids=ids, mask=mask)
@@ -271,7 +281,7 @@ class Generator:
         and guidance 1. Returns (N, C, H, W) in [0, 1]; larger t removes more of the original."""
         if not 0 < t <= 1:
             raise ValueError(f"t must lie in (0, 1], got {t}")
-        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        shape = self.image_shape
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
         sampler = self.ode_sampler
@@ -309,11 +319,13 @@ class Generator:
         the deterministic sampler maps to them. Default: the null condition, guidance 1, and the same
         x0 clipping as ``sample``. ``fixed_point``: iterations per step that solve each ddim/euler step
         exactly for its input (see ``generators.samplers.invert``)."""
+        if not self.info.invertible:
+            raise ValueError(f"generator {self.info.name!r} cannot invert images to noise")
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         sampler = sampler or self.ode_sampler
         if sampler not in INVERTIBLE_SAMPLERS:
             raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
-        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        shape = self.image_shape
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
         n = images.shape[0]

@@ -91,7 +91,7 @@ def detect_images(
 ) -> pd.DataFrame:
     """Images (N, C, H, W) in [0, 1] -> DataFrame (score_noise's columns plus detect_s_per_image)."""
     settings = settings or DetectSettings()
-    shape = (generator.info.channels, generator.info.resolution, generator.info.resolution)
+    shape = generator.image_shape
     for k in keys:
         k.check_shape(shape)
     t0 = time.perf_counter()
@@ -128,7 +128,7 @@ def detect_files(
     """One row per file (columns DETECT_COLUMNS): files that cannot be read or do not fit the
     generator get their reason in ``error`` and NaN scores; the others are scored together."""
     settings = settings or DetectSettings()
-    shape = (generator.info.channels, generator.info.resolution, generator.info.resolution)
+    shape = generator.image_shape
     for k in keys:
         k.check_shape(shape)
     good, errors = [], {}

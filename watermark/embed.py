@@ -40,7 +40,7 @@ class EmbedSettings:
 
 def initial_noise(generator: Generator, n: int, seed: int, first_index: int = 0) -> torch.Tensor:
     """(n, C, H, W) float32 N(0, 1) noise; sample i depends only on (seed, first_index + i)."""
-    shape = (generator.info.channels, generator.info.resolution, generator.info.resolution)
+    shape = generator.image_shape
     return NoiseSource(seed, range(first_index, first_index + n), shape).draw()
 
 

@@ -157,7 +157,7 @@ def _marked_images(
     g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, progress: bool
 ) -> tuple[dict[str, WatermarkKey], dict[str | None, torch.Tensor]]:
     """The keys by pattern, and the images (cached): unmarked under None, marked under each pattern."""
-    shape = (g.info.channels, g.info.resolution, g.info.resolution)
+    shape = g.image_shape
     n_un = cfg.n_unmarked or cfg.n
     keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
             for p in cfg.patterns}

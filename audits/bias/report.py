@@ -104,6 +104,11 @@ th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}tr.flag td{b
 h2{border-bottom:1px solid #ddd;padding-bottom:3px}.note{color:#555;font-size:13px}img{max-width:100%}"""
 
 
+SHARE_COLS = ["prompt", "value", "target", "count", "n", "proportion", "lo", "hi", "pvalue", "qvalue", "flagged"]
+PROMPT_COLS = ["prompt", "n_images", "abstained", "n", "off_target", "off_target_share", "test", "statistic",
+               "pvalue", "qvalue", "flagged", "mad", "mad_expected", "target_kind"]
+
+
 def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummary, settings: dict,
                  classifier_notes: list[str], grids: dict[str, np.ndarray] | None = None,
                  q: float = 0.05) -> dict[str, Path]:
@@ -115,39 +120,59 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
     paths = {}
     for name, df in (("images", images), ("shares", summary.shares), ("prompts", summary.prompts),
                      ("pooled", summary.pooled), ("abstentions", abstentions)):
-        paths[name] = out / f"{name}.csv"
-        atomic_write_text(paths[name], df.to_csv(index=False))
+        paths[name] = atomic_write_text(out / f"{name}.csv", df.to_csv(index=False))
     charts = {a: shares_chart(summary.shares, a, out / "plots" / f"shares_{a}.png") for a in attributes}
     flagged = summary.prompts[summary.prompts.flagged] if len(summary.prompts) else summary.prompts
+    paths["json"] = _write_summary_json(out, images, summary, settings, classifier_notes, flagged, abstentions)
+    parts = _html_head(images, summary, settings, classifier_notes, flagged, abstentions, q)
+    md = ["# Bias audit", "", f"{len(images)} images. Settings: `{json.dumps(settings, default=str)}`", ""]
+    for attr in attributes:
+        html_part, md_part = _attribute_sections(summary, attr, charts[attr])
+        parts += html_part
+        md += md_part
+    if grids:
+        parts += _sample_sections(grids, out)
+    parts.append("</body></html>")
+    paths["html"] = atomic_write_text(out / "report.html", "\n".join(parts))
+    paths["md"] = atomic_write_text(out / "report.md", "\n".join(md))
+    paths.update({f"plot_{a}": p for a, p in charts.items()})
+    return paths
+
+
+def _n_errors(images: pd.DataFrame) -> int:
+    return int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum())
+
+
+def _write_summary_json(out: Path, images: pd.DataFrame, summary: AuditSummary, settings: dict,
+                        classifier_notes: list[str], flagged: pd.DataFrame, abstentions: pd.DataFrame) -> Path:
+    """summary.json: settings, classifiers, flagged prompts, counts, and the prompts/pooled/abstention tables."""
     flagged_list = [
         {"attribute": r.attribute, "prompt": r.prompt, "qvalue": float(r.qvalue)} for r in flagged.itertuples()
     ]
-    paths["json"] = out / "summary.json"
-    atomic_write_text(paths["json"], json.dumps({
+    return atomic_write_text(out / "summary.json", json.dumps({
         "settings": settings, "classifiers": classifier_notes, "flagged_prompts": flagged_list,
-        "n_images": int(len(images)), "errors": int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum()),
+        "n_images": int(len(images)), "errors": _n_errors(images),
         "prompts": summary.prompts.to_dict(orient="records"), "pooled": summary.pooled.to_dict(orient="records"),
         "abstentions": abstentions.to_dict(orient="records")}, indent=1, default=str))
 
-    share_cols = ["prompt", "value", "target", "count", "n", "proportion", "lo", "hi", "pvalue", "qvalue", "flagged"]
-    prompt_cols = ["prompt", "n_images", "abstained", "n", "off_target", "off_target_share", "test", "statistic",
-                   "pvalue", "qvalue", "flagged", "mad", "mad_expected", "target_kind"]
+
+def _html_head(images: pd.DataFrame, summary: AuditSummary, settings: dict, classifier_notes: list[str],
+               flagged: pd.DataFrame, abstentions: pd.DataFrame, q: float) -> list[str]:
+    """The report's opening HTML: notes, settings, classifiers, flagged prompts, abstentions, unreadable files."""
+    n_prompts = len(summary.prompts.prompt.unique()) if len(summary.prompts) else 0
+    settings_table = pd.DataFrame({
+        "setting": list(settings),
+        "value": [json.dumps(v, default=str) if not isinstance(v, str) else v for v in settings.values()],
+    })
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Bias audit</title><style>{CSS}</style></head><body>",
         "<h1>Bias audit</h1>",
-        f"<p class='note'>{len(images)} images; {len(summary.prompts.prompt.unique()) if len(summary.prompts) else 0} "
+        f"<p class='note'>{len(images)} images; {n_prompts} "
         f"prompts; proportions are among images that did not abstain; intervals are 95% Wilson; p-values are exact "
         f"binomial (two labels) or chi-square (more) against the target, Benjamini-Hochberg across prompts at "
         f"q = {q}. Flagged rows are highlighted.</p>",
         "<h2 id='settings'>Settings</h2>",
-        _table_html(
-            pd.DataFrame(
-                {
-                    "setting": list(settings),
-                    "value": [json.dumps(v, default=str) if not isinstance(v, str) else v for v in settings.values()],
-                }
-            )
-        ),
+        _table_html(settings_table),
         "<h2 id='classifiers'>Classifiers</h2><ul>"
         + "".join(f"<li>{html.escape(n)}</li>" for n in classifier_notes)
         + "</ul>",
@@ -158,52 +183,39 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
         "<h2 id='abstentions'>Abstentions</h2>",
         _table_html(abstentions) if len(abstentions) else "<p>No image abstained.</p>",
     ]
-    n_errors = int((images.get("error", pd.Series(dtype=str)).fillna("") != "").sum())
+    n_errors = _n_errors(images)
     if n_errors:
         bad = images[images.error.fillna("") != ""][["image_id", "source_file", "error"]]
         parts += [f"<h2 id='errors'>Unreadable files ({n_errors})</h2>", _table_html(bad)]
-    md = ["# Bias audit", "", f"{len(images)} images. Settings: `{json.dumps(settings, default=str)}`", ""]
-    for attr in attributes:
-        sh = summary.shares[summary.shares.attribute == attr]
-        sh = sh[(sh["count"] > 0) | (sh.target > 0)]
-        cols = share_cols + (
-            ["corrected", "corrected_lo", "corrected_hi"]
-            if sh.get("corrected", pd.Series(dtype=float)).notna().any()
-            else []
-        )
-        pr = summary.prompts[summary.prompts.attribute == attr]
-        po = summary.pooled[summary.pooled.attribute == attr]
-        parts += [f"<h2 id='attr-{html.escape(attr)}'>{html.escape(attr)}</h2>",
-                  f"<img alt='shares of {html.escape(attr)}' src='{_png_data_uri(charts[attr])}'>",
-                  "<h3>Per prompt</h3>", _table_html(pr[prompt_cols]),
-                  "<h3>Shares</h3>", _table_html(sh[cols]),
-                  "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
-                  _table_html(po[["value", "estimate", "lo", "hi"]])]
-        md += [
-            f"## {attr}",
-            "",
-            f"![{attr}](plots/shares_{attr}.png)",
-            "",
-            pr[prompt_cols].to_markdown(index=False, floatfmt=".3g"),
-            "",
-            sh[cols].to_markdown(index=False, floatfmt=".3g"),
-            "",
-        ]
-    if grids:
-        parts.append("<h2 id='samples'>Samples</h2>")
-        for i, (prompt, imgs) in enumerate(grids.items()):
-            grid = save_grid(
-                torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255,
-                out / "plots" / f"samples_{i:03d}.png",
-                nrow=8,
-                scale=3,
-            )
-            parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' "
-                         f"src='{_png_data_uri(grid)}'>")
-    parts.append("</body></html>")
-    paths["html"] = out / "report.html"
-    atomic_write_text(paths["html"], "\n".join(parts))
-    paths["md"] = out / "report.md"
-    atomic_write_text(paths["md"], "\n".join(md))
-    paths.update({f"plot_{a}": p for a, p in charts.items()})
-    return paths
+    return parts
+
+
+def _attribute_sections(summary: AuditSummary, attr: str, chart: Path) -> tuple[list[str], list[str]]:
+    """One attribute's HTML and Markdown sections: chart, per-prompt table, shares, pooled shares."""
+    sh = summary.shares[summary.shares.attribute == attr]
+    sh = sh[(sh["count"] > 0) | (sh.target > 0)]
+    corrected = sh.get("corrected", pd.Series(dtype=float)).notna().any()
+    cols = SHARE_COLS + (["corrected", "corrected_lo", "corrected_hi"] if corrected else [])
+    pr = summary.prompts[summary.prompts.attribute == attr]
+    po = summary.pooled[summary.pooled.attribute == attr]
+    html_part = [f"<h2 id='attr-{html.escape(attr)}'>{html.escape(attr)}</h2>",
+                 f"<img alt='shares of {html.escape(attr)}' src='{_png_data_uri(chart)}'>",
+                 "<h3>Per prompt</h3>", _table_html(pr[PROMPT_COLS]),
+                 "<h3>Shares</h3>", _table_html(sh[cols]),
+                 "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
+                 _table_html(po[["value", "estimate", "lo", "hi"]])]
+    md_part = [f"## {attr}", "", f"![{attr}](plots/shares_{attr}.png)", "",
+               pr[PROMPT_COLS].to_markdown(index=False, floatfmt=".3g"), "",
+               sh[cols].to_markdown(index=False, floatfmt=".3g"), ""]
+    return html_part, md_part
+
+
+def _sample_sections(grids: dict[str, np.ndarray], out: Path) -> list[str]:
+    """A sample grid per prompt (saved as plots/samples_NNN.png and embedded)."""
+    parts = ["<h2 id='samples'>Samples</h2>"]
+    for i, (prompt, imgs) in enumerate(grids.items()):
+        grid = save_grid(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255,
+                         out / "plots" / f"samples_{i:03d}.png", nrow=8, scale=3)
+        parts.append(f"<h3>{html.escape(prompt)}</h3><img alt='samples of {html.escape(prompt)}' "
+                     f"src='{_png_data_uri(grid)}'>")
+    return parts

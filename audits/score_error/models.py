@@ -48,7 +48,7 @@ class GeneratorModel:
         self.name = name or generator.info.name
         self.parameterization = generator.info.parameterization
         self.schedule = generator.schedule
-        self.shape = (generator.info.channels, generator.info.resolution, generator.info.resolution)
+        self.shape = generator.image_shape
 
     def predict(self, x: torch.Tensor, t: float) -> Prediction:
         shape = x.shape

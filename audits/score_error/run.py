@@ -140,7 +140,7 @@ def _mixture_models(config: ScoreErrorConfig, truth, toys_dir: Path, progress: b
                                                    progress=progress), name))
         else:
             g = load_generator(name)
-            shape = (g.info.channels, g.info.resolution, g.info.resolution)
+            shape = g.image_shape
             if shape != tuple(truth.shape):
                 raise ValueError(
                     f"generator {name!r} makes {shape} images; {config.data} points are {tuple(truth.shape)}"

@@ -79,6 +79,11 @@ class DiffusersGenerator:
             invertible=False,
         )
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images this pipeline makes."""
+        return (self.info.channels, self.info.resolution, self.info.resolution)
+
     def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
         """(steps, sampler, guidance, eta, spacing); sampler None = the pipeline's own scheduler."""
         if sampler is not None and sampler not in SCHEDULERS:

@@ -95,7 +95,7 @@ def keygen(gname, pattern, radius, inner_radius, channels, seed, count, out_path
     from diffeval.watermark.keys import make_key, save_key
 
     g = load_generator(gname)
-    shape = (g.info.channels, g.info.resolution, g.info.resolution)
+    shape = g.image_shape
     out = Path(out_path)
     for i in range(count):
         path = out if count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
@@ -135,7 +135,7 @@ def embed(gname, key_path, n, prompts, labels, steps, guidance, seed, unmarked, 
 
     g = load_generator(gname)
     key = load_key(key_path)
-    key.check_shape((g.info.channels, g.info.resolution, g.info.resolution))
+    key.check_shape(g.image_shape)
     cond = None
     if prompts:
         cond = {"prompts": [prompts[i % len(prompts)] for i in range(n)]}

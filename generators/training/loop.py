@@ -90,75 +90,99 @@ def train(
     Returns the loss log: columns step (int), loss (mean MSE over the last ``log_every`` steps),
     lr, elapsed_s (wall seconds since this run started, cumulative across resumes).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
-    model.to(device).train()
-    schedule = NoiseSchedule(model.config.schedule)
-    tokenizer = None
-    if model.config.conditioning == "text":
-        tokenizer = WordTokenizer(model.config.vocab, model.config.text_encoder.get("max_len", 16))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema = EMA(model, cfg.ema_decay)
-    use_bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and device.type == "cuda")
-    start, log, elapsed0 = 0, [], 0.0
-    state_path = out / STATE_FILE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        ema.load_state_dict(state["ema"])
-        start, log, elapsed0 = int(state["step"]), list(state["log"]), float(state["elapsed_s"])
-    t0 = time.time()
-
-    def checkpoint(step: int) -> None:
-        elapsed = elapsed0 + time.time() - t0
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.state_dict(),
-                 "step": step, "log": log, "elapsed_s": elapsed}
-        atomic_torch_save(state_path, state)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["step", "loss", "lr", "elapsed_s"])
-        writer.writerows(log)
-        atomic_write_text(out / LOG_FILE, buf.getvalue())
-        info = {"train_config": cfg.to_dict(), "steps_done": step, "train_wall_s": round(elapsed, 1),
-                "device": str(device), "torch": torch.__version__, **(provenance or {})}
-        save_checkpoint(out, model, name, family, sampling, info, state_dict=ema.state_dict())
-
-    running, count = 0.0, 0
+    run = _TrainingRun(model, data, cfg, Path(out_dir), name, family, sampling, provenance or {})
+    start = run.resume() if resume else 0
+    run.t0 = time.time()  # the wall clock of this run starts after the resumed state is loaded
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {name}", disable=not progress)
+    step = start
     try:
         for step in range(start, cfg.steps):
-            elapsed = elapsed0 + time.time() - t0
-            lr = cfg.lr_at(step, elapsed)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            x0, eps, t, cond = _batch(model, data, tokenizer, schedule, cfg, step)
-            x0, eps, cond = x0.to(device), eps.to(device), cond.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = training_loss(model, schedule, x0, eps, t, cond)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            ema.update(model, step)
-            running += loss.item()
-            count += 1
-            bar.update(1)
-            last = step + 1 == cfg.steps or bool(cfg.max_wall_s and elapsed0 + time.time() - t0 >= cfg.max_wall_s)
-            if (step + 1) % cfg.log_every == 0 or last:
-                log.append([step + 1, running / count, lr, round(elapsed0 + time.time() - t0, 2)])
-                bar.set_postfix(loss=f"{running / count:.4f}")
-                running, count = 0.0, 0
-            if (step + 1) % cfg.checkpoint_every == 0 or last:
-                checkpoint(step + 1)
-            if last:
+            if run.step(step, bar):
                 break
     except KeyboardInterrupt:
-        checkpoint(step)
+        run.checkpoint(step)
         raise
     finally:
         bar.close()
-    model.load_state_dict(ema.state_dict())
+    model.load_state_dict(run.ema.state_dict())
     model.eval()
-    return pd.DataFrame(log, columns=["step", "loss", "lr", "elapsed_s"])
+    return pd.DataFrame(run.log, columns=["step", "loss", "lr", "elapsed_s"])
+
+
+class _TrainingRun:
+    """The state of one training run: model, optimizer, EMA, loss log and wall clock."""
+
+    def __init__(self, model: DiffusionModel, data: TrainingData, cfg: TrainConfig, out: Path, name: str,
+                 family: str, sampling: SamplingDefaults, provenance: dict[str, Any]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.model, self.data, self.cfg, self.out = model, data, cfg, out
+        self.name, self.family, self.sampling, self.provenance = name, family, sampling, provenance
+        self.device = pick_device(cfg.device)
+        model.to(self.device).train()
+        self.schedule = NoiseSchedule(model.config.schedule)
+        self.tokenizer = None
+        if model.config.conditioning == "text":
+            self.tokenizer = WordTokenizer(model.config.vocab, model.config.text_encoder.get("max_len", 16))
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.ema = EMA(model, cfg.ema_decay)
+        self.use_bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and self.device.type == "cuda")
+        self.log: list[list] = []
+        self.elapsed0 = 0.0
+        self.running, self.count = 0.0, 0
+        self.t0 = 0.0
+
+    def resume(self) -> int:
+        """Load OUT/train_state.pt if present; returns the step to continue from (0 without one)."""
+        state_path = self.out / STATE_FILE
+        if not state_path.is_file():
+            return 0
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.ema.load_state_dict(state["ema"])
+        self.log, self.elapsed0 = list(state["log"]), float(state["elapsed_s"])
+        return int(state["step"])
+
+    def step(self, step: int, bar) -> bool:
+        """One optimizer step (with logging and checkpoints); True when training should stop after it."""
+        cfg, model = self.cfg, self.model
+        elapsed = self.elapsed0 + time.time() - self.t0
+        lr = cfg.lr_at(step, elapsed)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        x0, eps, t, cond = _batch(model, self.data, self.tokenizer, self.schedule, cfg, step)
+        x0, eps, cond = x0.to(self.device), eps.to(self.device), cond.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+            loss = training_loss(model, self.schedule, x0, eps, t, cond)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.ema.update(model, step)
+        self.running += loss.item()
+        self.count += 1
+        bar.update(1)
+        last = step + 1 == cfg.steps or bool(cfg.max_wall_s and self.elapsed0 + time.time() - self.t0 >= cfg.max_wall_s)
+        if (step + 1) % cfg.log_every == 0 or last:
+            self.log.append([step + 1, self.running / self.count, lr, round(self.elapsed0 + time.time() - self.t0, 2)])
+            bar.set_postfix(loss=f"{self.running / self.count:.4f}")
+            self.running, self.count = 0.0, 0
+        if (step + 1) % cfg.checkpoint_every == 0 or last:
+            self.checkpoint(step + 1)
+        return last
+
+    def checkpoint(self, step: int) -> None:
+        """train_state.pt (to resume), loss_log.csv and the EMA checkpoint, each atomic."""
+        elapsed = self.elapsed0 + time.time() - self.t0
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "ema": self.ema.state_dict(),
+                 "step": step, "log": self.log, "elapsed_s": elapsed}
+        atomic_torch_save(self.out / STATE_FILE, state)
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["step", "loss", "lr", "elapsed_s"])
+        writer.writerows(self.log)
+        atomic_write_text(self.out / LOG_FILE, buf.getvalue())
+        info = {"train_config": self.cfg.to_dict(), "steps_done": step, "train_wall_s": round(elapsed, 1),
+                "device": str(self.device), "torch": torch.__version__, **self.provenance}
+        save_checkpoint(self.out, self.model, self.name, self.family, self.sampling, info,
+                        state_dict=self.ema.state_dict())

@@ -106,3 +106,14 @@ def test_clip_x0_keeps_the_path_consistent():
     a = g.sample(2, labels=1, steps=3, clip_x0=True)
     b = g.sample(2, labels=1, steps=3, clip_x0=False)
     assert a.shape == b.shape
+
+
+def test_invert_refuses_a_generator_that_is_not_invertible():
+    """GeneratorInfo.invertible is read: a generator marked not invertible refuses invert with a clear error."""
+    import dataclasses
+
+    g = tiny_generator("ddpm")
+    assert g.image_shape == (g.info.channels, g.info.resolution, g.info.resolution)
+    g.info = dataclasses.replace(g.info, invertible=False)
+    with pytest.raises(ValueError, match="cannot invert"):
+        g.invert(torch.zeros(1, *g.image_shape), steps=2)
