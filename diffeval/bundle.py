@@ -28,6 +28,7 @@ from diffeval.generators.presets import PRESET_NAMES, build_presets
 from diffeval.generators.samplers import NoiseSource
 from diffeval.generators.tokenizer import WordTokenizer
 from diffeval.generators.training import TrainingData, train
+from diffeval.io import atomic_torch_save
 
 from .data import caption_corpus, captions_per_class, load_fashion_mnist
 from .judge import JUDGE_DIR
@@ -95,6 +96,26 @@ def train_preset(
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
     preset = presets[name]
     out = Path(out_dir) if out_dir else preset_home(preset)
+    cfg = _train_config(preset, device, steps, overrides)
+    skew = preset.extra.get("skew")
+    data = fashion_training_data(data_dir, skew=skew)
+    model = DiffusionModel(preset.model)
+    provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
+    if skew:
+        provenance["caption_skew"] = {phrase: {str(c): v for c, v in shares.items()} for phrase, shares in skew.items()}
+    if init_from:
+        provenance["init_from"] = _start_from(model, cfg, init_from)
+    if preset.base:
+        data = _reflow_start(preset, model, cfg, data, out, base_dir, device, provenance)
+    log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
+    for leftover in ("train_state.pt", "reflow_pairs.pt"):
+        if out_dir is None and (out / leftover).exists():
+            (out / leftover).unlink()  # keep the bundled folder to config + weights + loss log
+    return log
+
+
+def _train_config(preset, device: str, steps: int | None, overrides: dict | None):
+    """The preset's TrainConfig on ``device`` with the step budget and the given fields replaced."""
     cfg = preset.train
     cfg.device = device
     if steps is not None:
@@ -103,44 +124,40 @@ def train_preset(
         if not hasattr(cfg, key):
             raise ValueError(f"unknown training setting {key!r}")
         setattr(cfg, key, value)
-    skew = preset.extra.get("skew")
-    data = fashion_training_data(data_dir, skew=skew)
-    model = DiffusionModel(preset.model)
-    provenance = {"preset": name, "data": "Fashion-MNIST train (60,000)", "command": " ".join(sys.argv)}
-    if skew:
-        provenance["caption_skew"] = {phrase: {str(c): v for c, v in shares.items()} for phrase, shares in skew.items()}
-    if init_from:
-        start = load_checkpoint(init_from, "cpu")
-        model.load_state_dict(start.model.state_dict())
-        done = read_config(init_from).get("training", {})
-        cfg.seed += int(done.get("steps_done") or 0)  # fresh batches, not a replay of the first run's
-        provenance["init_from"] = {"path": str(init_from), "steps_done": done.get("steps_done"),
-                                   "train_wall_s": done.get("train_wall_s"), "init_from": done.get("init_from")}
-    if preset.base:
-        base_path = Path(base_dir) if base_dir else BUNDLED_DIR / preset.base
-        base = load_checkpoint(base_path, device)
-        model.load_state_dict(base.model.state_dict())
-        pairs_path = out / "reflow_pairs.pt"
-        if pairs_path.is_file():
-            saved = torch.load(pairs_path, weights_only=True)
-            data = TrainingData(
-                images=saved["images"], labels=saved["labels"], prompts=saved["prompts"], noise=saved["noise"]
-            )
-        else:
-            t0 = time.time()
-            extra = preset.extra
-            data = reflow_pairs(base, extra["pairs"], extra["pair_steps"], extra["pair_guidance"], cfg.seed, data)
-            out.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {"images": data.images, "labels": data.labels, "prompts": data.prompts, "noise": data.noise}, pairs_path
-            )
-            provenance["pair_wall_s"] = round(time.time() - t0, 1)
-        provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
-    log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
-    for leftover in ("train_state.pt", "reflow_pairs.pt"):
-        if out_dir is None and (out / leftover).exists():
-            (out / leftover).unlink()  # keep the bundled folder to config + weights + loss log
-    return log
+    return cfg
+
+
+def _start_from(model: DiffusionModel, cfg, init_from: str | Path) -> dict:
+    """Load ``init_from``'s weights into ``model`` and move the batch seed past its steps; returns provenance."""
+    start = load_checkpoint(init_from, "cpu")
+    model.load_state_dict(start.model.state_dict())
+    done = read_config(init_from).get("training", {})
+    cfg.seed += int(done.get("steps_done") or 0)  # fresh batches, not a replay of the first run's
+    return {"path": str(init_from), "steps_done": done.get("steps_done"), "train_wall_s": done.get("train_wall_s"),
+            "init_from": done.get("init_from")}
+
+
+def _reflow_start(preset, model: DiffusionModel, cfg, data: TrainingData, out: Path, base_dir, device: str,
+                  provenance: dict) -> TrainingData:
+    """Start a reflow student from its base's weights; its training data are (noise, sample) pairs of the
+    base, made once and kept in OUT/reflow_pairs.pt until training ends."""
+    base_path = Path(base_dir) if base_dir else BUNDLED_DIR / preset.base
+    base = load_checkpoint(base_path, device)
+    model.load_state_dict(base.model.state_dict())
+    pairs_path = out / "reflow_pairs.pt"
+    if pairs_path.is_file():
+        saved = torch.load(pairs_path, weights_only=True)
+        data = TrainingData(images=saved["images"], labels=saved["labels"], prompts=saved["prompts"],
+                            noise=saved["noise"])
+    else:
+        t0 = time.time()
+        extra = preset.extra
+        data = reflow_pairs(base, extra["pairs"], extra["pair_steps"], extra["pair_guidance"], cfg.seed, data)
+        atomic_torch_save(pairs_path, {"images": data.images, "labels": data.labels, "prompts": data.prompts,
+                                       "noise": data.noise})
+        provenance["pair_wall_s"] = round(time.time() - t0, 1)
+    provenance.update(base=str(base_path), data=f"{len(data)} reflow pairs from {preset.base}", **preset.extra)
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ import torch
 from scipy import stats
 
 from diffeval.generators import Generator
+from diffeval.generators.samplers import nfe as sampler_nfe
 
 from .data import class_prompt
 from .judge import Judge
@@ -28,9 +29,8 @@ COLUMNS = [
 
 
 def nfe(sampler: str, steps: int, guidance: float, conditional: bool) -> int:
-    """Network evaluations per image: Heun uses 2 per step but 1 on the last; CFG doubles each."""
-    base = 2 * steps - 1 if sampler == "heun" else steps
-    return base * (2 if conditional and guidance != 1.0 else 1)
+    """Network evaluations per image (the sampler registry's count); CFG (guidance != 1) doubles each."""
+    return sampler_nfe(sampler, steps, guided=conditional and guidance != 1.0)
 
 
 def requested_classes(n: int) -> torch.Tensor:
@@ -80,8 +80,11 @@ def wilson_interval(k, n, confidence: float = 0.95):
     return lo, hi
 
 
-def quality_row(g: Generator, judge: Judge, n: int = 1000, seed: int = 0, progress: bool = False, **sampling) -> dict:
-    """One row of COLUMNS for generator ``g`` at its defaults overridden by ``sampling``."""
+def quality_row(
+    g: Generator, judge: Judge, n: int = 1000, seed: int = 0, progress: bool = False, **sampling
+) -> tuple[dict, torch.Tensor]:
+    """One row of COLUMNS for generator ``g`` at its defaults overridden by ``sampling``, and the judged images
+    (float (n, C, H, W) in [0, 1])."""
     sampler = sampling.get("sampler") or g.defaults.sampler
     steps = sampling.get("steps") or g.defaults.steps
     guidance = g.defaults.guidance if sampling.get("guidance") is None else sampling["guidance"]

@@ -1,49 +1,34 @@
 """Bundled diffusion generators behind one interface.
 
->>> from generators import load_generator
+Importing the package is cheap (no torch): its names load on first use.
+
+>>> from diffeval.generators import PRESET_NAMES
+>>> PRESET_NAMES[:3]
+('ddpm', 'sd1', 'sd2')
+>>> from diffeval.generators import load_generator
 >>> g = load_generator("dit")                       # doctest: +SKIP
 >>> x = g.sample(16, labels=7, seed=0)              # doctest: +SKIP  (16, 1, 28, 28) in [0, 1]
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
 
-import torch
+from .names import PRESET_NAMES
 
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .interface import Generator, GeneratorInfo
-from .presets import PRESET_NAMES
-
-BUNDLED_DIR = Path(__file__).parent / "bundled"
-
-
-def bundled_names() -> list[str]:
-    """Names of the bundled checkpoints present in this installation, in preset order."""
-    return [n for n in PRESET_NAMES if (BUNDLED_DIR / n / "config.json").is_file()]
+_HOMES = {
+    "BUNDLED_DIR": ".loading", "bundled_names": ".loading", "load_generator": ".loading",
+    "CheckpointError": ".checkpoints", "load_checkpoint": ".checkpoints", "save_checkpoint": ".checkpoints",
+    "Generator": ".interface", "GeneratorInfo": ".interface",
+}
 
 
-def load_generator(
-    name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False
-) -> Generator:
-    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``) or a checkpoint
-    directory."""
-    text = str(name_or_path)
-    if text in PRESET_NAMES:
-        path = BUNDLED_DIR / text
-        if not (path / "config.json").is_file():
-            raise CheckpointError(
-                f"bundled checkpoint {text!r} is not installed (expected {path}); train it with "
-                f"`diffeval train --preset {text} --out DIR` and load DIR"
-            )
-        return load_checkpoint(path, device)
-    path = Path(text)
-    if path.is_dir():
-        return load_checkpoint(path, device, trust_pickle)
-    raise CheckpointError(
-        f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}) nor a checkpoint directory"
-    )
+def __getattr__(name: str):
+    """The public names, imported from their modules on first use (PEP 562)."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BUNDLED_DIR", "CheckpointError", "Generator", "GeneratorInfo", "bundled_names", "load_checkpoint",
-           "load_generator", "save_checkpoint"]
+__all__ = ["BUNDLED_DIR", "PRESET_NAMES", "CheckpointError", "Generator", "GeneratorInfo", "bundled_names",
+           "load_checkpoint", "load_generator", "save_checkpoint"]

@@ -18,7 +18,7 @@ from .config import ModelConfig, SamplingDefaults
 from .devices import pick_device
 from .model import Conditioning, DiffusionModel
 from .parameterization import Prediction, to_prediction
-from .samplers import INVERTIBLE_SAMPLERS, SAMPLERS, NoiseSource, invert, run_sampler
+from .samplers import INVERTIBLE_SAMPLERS, NoiseSource, get_sampler, invert, run_sampler
 from .schedules import NoiseSchedule
 from .tokenizer import WordTokenizer
 
@@ -200,8 +200,7 @@ class Generator:
         """(steps, sampler, guidance, eta, spacing) with None replaced by this generator's defaults; checked."""
         d = self.defaults
         sampler = sampler or d.sampler
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        get_sampler(sampler)  # a clear error for an unknown name
         guidance = d.guidance if guidance is None else float(guidance)
         if self.config.conditioning == "none" and guidance != 1.0:
             raise ValueError(f"generator {self.info.name!r} is unconditional: guidance must be 1")
@@ -323,7 +322,7 @@ class Generator:
             raise ValueError(f"generator {self.info.name!r} cannot invert images to noise")
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         sampler = sampler or self.ode_sampler
-        if sampler not in INVERTIBLE_SAMPLERS:
+        if not get_sampler(sampler).invertible:
             raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
         shape = self.image_shape
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:

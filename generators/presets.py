@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import ModelConfig, SamplingDefaults
+from .names import PRESET_NAMES  # noqa: F401  (re-exported: presets and their names in one place)
 from .schedules import ScheduleConfig
 from .training.config import TrainConfig
 
@@ -120,4 +121,3 @@ def build_presets(vocab: list[str] | tuple[str, ...] = ("<pad>", "<unk>", "<bos>
     }
 
 
-PRESET_NAMES = ("ddpm", "sd1", "sd2", "dit", "sd3", "sd3-reflow")

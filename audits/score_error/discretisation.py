@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from scipy.integrate import solve_ivp
 
+from diffeval.generators.samplers import nfe as sampler_nfe
 from diffeval.generators.samplers import run_sampler
 from diffeval.generators.schedules import NoiseSchedule
 
@@ -42,10 +43,7 @@ def solver_times(schedule: NoiseSchedule, steps: int, spacing: str) -> torch.Ten
 
 def nfe(sampler: str, times: torch.Tensor) -> int:
     """Network evaluations of ``run_sampler`` on ``times`` (Heun skips its correction on a step to 0)."""
-    steps = len(times) - 1
-    if sampler != "heun":
-        return steps
-    return 2 * steps - (1 if float(times[-1]) == 0.0 else 0)
+    return sampler_nfe(sampler, len(times) - 1, to_zero=float(times[-1]) == 0.0)
 
 
 def start_points(truth, schedule: NoiseSchedule, t_start: float, n: int, sample_x0, seed: int) -> torch.Tensor:

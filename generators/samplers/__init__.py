@@ -7,13 +7,16 @@
   sigma/alpha for VP) -- first and second order. Heun does its last step with Euler (EDM).
 
 Deterministic samplers (ddim with eta = 0, dpm++2m, euler, heun) are ODE solvers; ``invert`` runs
-ddim/euler/heun backwards from data to noise.
+ddim/euler/heun backwards from data to noise. Each sampler is one entry of ``registry.REGISTRY``.
 """
 
-from .core import DenoiseFn, NoiseSource, invert, run_sampler
+from .core import DenoiseFn, NoiseSource, Step
+from .loops import invert, run_sampler
+from .registry import REGISTRY, SamplerSpec, get_sampler, invertible_samplers, nfe
 
-SAMPLERS = ("ddpm", "ddim", "dpm++2m", "euler", "heun")
-ODE_SAMPLERS = ("ddim", "dpm++2m", "euler", "heun")
-INVERTIBLE_SAMPLERS = ("ddim", "euler", "heun")
+SAMPLERS = tuple(REGISTRY)
+ODE_SAMPLERS = tuple(n for n, s in REGISTRY.items() if s.ode)
+INVERTIBLE_SAMPLERS = invertible_samplers()
 
-__all__ = ["DenoiseFn", "INVERTIBLE_SAMPLERS", "NoiseSource", "ODE_SAMPLERS", "SAMPLERS", "invert", "run_sampler"]
+__all__ = ["DenoiseFn", "INVERTIBLE_SAMPLERS", "NoiseSource", "ODE_SAMPLERS", "REGISTRY", "SAMPLERS", "SamplerSpec",
+           "Step", "get_sampler", "invert", "nfe", "run_sampler"]

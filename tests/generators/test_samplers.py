@@ -313,3 +313,22 @@ def test_noise_source_is_per_sample_and_batch_independent():
         assert torch.equal(src_whole.draw()[1:2], src_part.draw())
     assert not torch.equal(NoiseSource(6, [2, 3], shape).draw(), part)
     assert not torch.equal(whole[0], whole[1])
+
+
+def test_a_new_sampler_is_one_registry_entry(monkeypatch):
+    """Registering one SamplerSpec makes a sampler that Generator.sample, invert and the NFE count all accept."""
+    from diffeval.generators.samplers import REGISTRY, SamplerSpec, nfe
+    from diffeval.generators.samplers.core import euler_step
+
+    from ..conftest import tiny_generator
+
+    monkeypatch.setitem(REGISTRY, "euler-copy", SamplerSpec("euler-copy", euler_step, ode=True, invertible=True))
+    g = tiny_generator("sd3")
+    a = g.sample(2, steps=3, sampler="euler-copy", seed=0)
+    b = g.sample(2, steps=3, sampler="euler", seed=0)
+    assert torch.equal(a, b)
+    assert torch.equal(g.invert(a, steps=3, sampler="euler-copy"), g.invert(a, steps=3, sampler="euler"))
+    assert nfe("euler-copy", 10) == 10 and nfe("heun", 10) == 19 and nfe("heun", 10, guided=True) == 38
+    assert nfe("heun", 10, to_zero=False) == 20
+    with pytest.raises(ValueError, match="unknown sampler 'nope'"):
+        g.sample(1, steps=2, sampler="nope")

@@ -1,0 +1,40 @@
+"""Loading generators: bundled preset names and checkpoint directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError, load_checkpoint
+from .interface import Generator
+from .names import PRESET_NAMES
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled checkpoints present in this installation, in preset order."""
+    return [n for n in PRESET_NAMES if (BUNDLED_DIR / n / "config.json").is_file()]
+
+
+def load_generator(
+    name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False
+) -> Generator:
+    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``) or a checkpoint
+    directory."""
+    text = str(name_or_path)
+    if text in PRESET_NAMES:
+        path = BUNDLED_DIR / text
+        if not (path / "config.json").is_file():
+            raise CheckpointError(
+                f"bundled checkpoint {text!r} is not installed (expected {path}); train it with "
+                f"`diffeval train --preset {text} --out DIR` and load DIR"
+            )
+        return load_checkpoint(path, device)
+    path = Path(text)
+    if path.is_dir():
+        return load_checkpoint(path, device, trust_pickle)
+    raise CheckpointError(
+        f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}) nor a checkpoint directory"
+    )
