@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -86,6 +87,12 @@ def digest(obj: Any, length: int = 12) -> str:
     """The first ``length`` hex digits of the SHA-256 of ``obj`` as canonical JSON (sorted keys; what JSON
     cannot hold is written with ``str``): the key of a cache entry that depends on exactly ``obj``."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def slug(text: str) -> str:
+    """``text`` as one file-name component: runs of characters other than letters, digits and ``_.+-``
+    become ``_``, leading dots are dropped (so no separators, no ``..``, no hidden files)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).lstrip(".") or "_"
 
 
 def file_sha256(path: str | Path) -> str:

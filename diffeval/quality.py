@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -113,3 +115,50 @@ def quality_row(
 def quality_table(rows: list[dict]) -> pd.DataFrame:
     """Rows -> DataFrame with COLUMNS (documented above)."""
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """``diffeval quality``: ``n`` samples of each generator (default: every bundled one) at its defaults."""
+
+    generators: tuple[str, ...] = ()
+    n: int = 1000
+    seed: int = 0
+    out: str = "quality"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"--n: must be at least 1, got {self.n}")
+
+
+def run_quality(config: QualityConfig) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """The quality table (COLUMNS) and the first 100 images of each generator, by name."""
+    from diffeval.generators import bundled_names, load_generator
+
+    from .judge import load_judge
+
+    names = list(config.generators) or bundled_names()
+    if not names:
+        raise ValueError("no bundled generators are installed; pass --generator DIR")
+    judge = load_judge()
+    rows, grids = [], {}
+    for name in names:
+        g = load_generator(name, config.device)
+        row, images = quality_row(g, judge, config.n, config.seed, progress=True)
+        rows.append(row)
+        grids[g.info.name] = images[:100]
+    return quality_table(rows), grids
+
+
+def write_quality(config: QualityConfig, table: pd.DataFrame, grids: dict[str, torch.Tensor]) -> str:
+    """quality.csv/.md/.json and a grid per generator in ``config.out``; returns the table as text."""
+    from dataclasses import asdict
+
+    from .images import save_grid
+    from .io import slug, write_table
+
+    for name, images in grids.items():
+        save_grid(images, Path(config.out) / f"grid_{slug(name)}.png", nrow=10)
+    write_table(table, config.out, "quality", asdict(config))
+    return table.drop(columns=["class_hist"]).to_string(index=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from diffeval.io import atomic_write_text
+from diffeval.io import atomic_write_text, write_table
 from diffeval.plots import pyplot, save_figure
 
 MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
@@ -17,24 +16,18 @@ MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_a
 
 def write_robustness(table: pd.DataFrame, scores: pd.DataFrame, quality: pd.DataFrame, out: str | Path,
                      settings: dict) -> dict[str, Path]:
-    """robustness.{csv,md,json}, scores.csv, quality.csv and the plots; returns the paths."""
+    """robustness.{csv,md,json}, scores.csv, quality.{csv,md,json} and the plots; returns the paths."""
     out = Path(out)
-    paths = {"csv": out / "robustness.csv", "md": out / "robustness.md", "json": out / "robustness.json",
-             "scores": out / "scores.csv"}
-    atomic_write_text(paths["csv"], table.to_csv(index=False))
-    atomic_write_text(paths["scores"], scores.to_csv(index=False))
     md = table[[c for c in MD_COLUMNS if c in table]].to_markdown(index=False, floatfmt=".4g")
     summary = paper_average(table)
     if len(summary):
         md += "\n\nMean over the attacks (clean excluded):\n\n" + summary.to_markdown(index=False, floatfmt=".4g")
     if len(quality):
-        paths["quality"] = out / "quality.csv"
-        atomic_write_text(paths["quality"], quality.to_csv(index=False))
         md += "\n\nQuality cost (bundled judge features):\n\n" + quality.to_markdown(index=False, floatfmt=".4g")
-    atomic_write_text(paths["md"], md + "\n")
-    doc = {"settings": settings, "rows": json.loads(table.to_json(orient="records")),
-           "quality": json.loads(quality.to_json(orient="records")) if len(quality) else []}
-    atomic_write_text(paths["json"], json.dumps(doc, indent=1, default=str))
+    paths = write_table(table, out, "robustness", settings, markdown=md)
+    paths["scores"] = atomic_write_text(out / "scores.csv", scores.to_csv(index=False))
+    if len(quality):
+        paths["quality"] = write_table(quality, out, "quality", settings)["csv"]
     roc = plot_roc(scores, out / "roc.png")
     if roc:
         paths["roc"] = roc

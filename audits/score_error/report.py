@@ -184,3 +184,9 @@ def write_report(tables: dict[str, pd.DataFrame], out: str | Path, settings: dic
     paths["json"] = out / "score_error.json"
     atomic_write_text(paths["json"], json.dumps(blob, indent=1, default=str))
     return paths
+
+
+def summary_text(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> str:
+    """What the CLI prints: the fitted orders and the memorisation summary (where measured), then the paths."""
+    parts = [tables[name].to_string(index=False) for name in ("orders", "memorisation") if name in tables]
+    return "\n".join([*parts, json.dumps({k: str(v) for k, v in paths.items()}, indent=1)])

@@ -68,6 +68,29 @@ class ScoreErrorConfig:
         if self.n < 2:
             raise ValueError("n must be at least 2")
 
+    @classmethod
+    def from_options(cls, data: str, generators: tuple[str, ...], analyses: str | None, n: int | None, levels: str,
+                     n_boot: int, seed: int, toys_dir: str | None, data_dir: str | None) -> ScoreErrorConfig:
+        """From ``diffeval audit score-error``'s options: ``analyses`` a comma list, ``levels`` a log-SNR grid
+        (see ``parse_levels``)."""
+        return cls(data=data, generators=list(generators),
+                   analyses=[a.strip() for a in analyses.split(",")] if analyses else [], n=n,
+                   levels=parse_levels(levels), n_boot=n_boot, seed=seed, toys_dir=toys_dir, data_dir=data_dir)
+
+
+def parse_levels(text: str) -> list[float]:
+    """"-6:6:1" (start:stop:step, stop included) or "-2,0,2" -> log-SNR values."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            return [float(v) for v in np.arange(start, stop + step / 2, step)]
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--levels: {text!r}: give start:stop:step (step > 0) or a comma list of log-SNR values") \
+            from None
+
 
 class _Tables(dict):
     """The run's tables by name, plus the memorisation samples and training points for the plots."""

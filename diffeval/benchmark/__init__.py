@@ -1,8 +1,11 @@
 """``diffeval benchmark``: evaluate generators, image folders and archives against real data.
 
->>> from diffeval.benchmark import BenchmarkConfig, GridSpec, run_benchmark
->>> cfg = BenchmarkConfig([GridSpec(["sd3-reflow"], steps=[1, 2, 4])], n=1000, out="results/b")  # doctest: +SKIP
->>> table = run_benchmark(cfg)   # doctest: +SKIP   one row per (generator, sampler, steps, guidance); see COLUMNS
+>>> from diffeval.benchmark import BenchmarkConfig, GridSpec, expand_rows, run_benchmark
+>>> cfg = BenchmarkConfig([GridSpec(["sd3-reflow"], steps=[1, 2, 4])], n=1000, out="results/b")
+>>> [(row.source, row.steps) for row in expand_rows(cfg, lambda source: True)]  # one row per grid point
+[('sd3-reflow', 1), ('sd3-reflow', 2), ('sd3-reflow', 4)]
+>>> # run_benchmark(cfg) returns one row per (generator, sampler, steps, guidance), see COLUMNS:
+>>> table = run_benchmark(cfg)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import pandas as pd
 
 from .distributed import World, barrier, close_world, init_world
 from .reference import load_reference
-from .report import plot_fid_vs_nfe, write_tables
+from .report import plot_fid_vs_nfe, summary_text, write_tables
 from .runner import COLUMNS, RowRunner, build_models
 from .sources import GeneratorSource, SourceError, resolve_source
-from .spec import BenchmarkConfig, GridSpec, RowSpec, config_dict, expand_rows, load_spec
+from .spec import BenchmarkConfig, GridSpec, RowSpec, config_dict, config_from_options, expand_rows, load_spec
 
-__all__ = ["BenchmarkConfig", "GridSpec", "RowSpec", "COLUMNS", "run_benchmark", "load_spec", "SourceError"]
+__all__ = ["BenchmarkConfig", "GridSpec", "RowSpec", "COLUMNS", "config_from_options", "expand_rows", "run_benchmark",
+           "load_spec",
+           "SourceError", "summary_text"]
 
 
 def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.DataFrame | None:

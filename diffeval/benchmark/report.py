@@ -36,6 +36,22 @@ def write_tables(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[s
     return paths
 
 
+SUMMARY_COLUMNS = ("generator", "sampler", "steps", "nfe", "guidance", "fid", "kid", "precision", "recall",
+                   "cond_accuracy", "samples_per_s")
+
+
+def summary_text(table: pd.DataFrame, out: str | Path) -> tuple[str, str | None]:
+    """What the CLI prints after a run (the main columns and where the files are), and an error line when
+    some rows failed (None when all succeeded)."""
+    shown = [c for c in SUMMARY_COLUMNS if table[c].notna().any()]
+    text = table[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    text += f"\n-> {Path(out) / 'benchmark.csv'} (.md, .json), grids/, fid_vs_nfe.png"
+    failed = table[table["error"].notna()]
+    if not len(failed):
+        return text, None
+    return text, f"{len(failed)} of {len(table)} rows failed (see the error column): {failed['error'].iloc[0]}"
+
+
 def plot_fid_vs_nfe(table: pd.DataFrame, path: str | Path) -> Path | None:
     """FID (with its half-sampling 95% interval) against NFE, one line per generator and sampler; the real-data
     floor as a horizontal line. None when no generator row has an NFE."""

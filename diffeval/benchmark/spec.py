@@ -123,3 +123,27 @@ def load_spec(path: str | Path, **overrides) -> BenchmarkConfig:
 
 def config_dict(config: BenchmarkConfig) -> dict:
     return asdict(config)
+
+
+def config_from_options(sources: tuple[str, ...] = (), spec: str | None = None, samplers: tuple[str, ...] = (),
+                        steps: tuple[int, ...] = (), guidance: tuple[float, ...] = (), no_progress: bool = False,
+                        **settings) -> BenchmarkConfig:
+    """The config of ``diffeval benchmark``'s options: a TOML ``spec`` with the given settings (not None) winning
+    and ``sources`` as one more grid; without a spec, one grid of ``sources`` (default: every bundled generator
+    and the real-data floor). ``samplers``/``steps``/``guidance`` multiply every given source."""
+    from diffeval.generators import bundled_names
+
+    overrides = {**settings, "progress": False if no_progress else None}
+    grid_opts = {"samplers": list(samplers) or [None], "steps": list(steps) or [None],
+                 "guidance": list(guidance) or [None]}
+    if spec:
+        config = load_spec(spec, **overrides)
+        if sources:
+            config.grids.append(GridSpec(list(sources), **grid_opts))
+    else:
+        names = list(sources) or [*bundled_names(), "fashion-mnist:test"]
+        given = {k: v for k, v in overrides.items() if v is not None}
+        config = BenchmarkConfig([GridSpec(names, **grid_opts)], **given)
+    if config.n < 2:
+        raise ValueError(f"--n: must be at least 2, got {config.n}")
+    return config

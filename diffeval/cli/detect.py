@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
-
-from diffeval.io import atomic_write_text
 
 
 @click.group()
@@ -37,23 +32,11 @@ def detect() -> None:
               help="Where generated images are cached (with manifest.json).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr, stem_stride, pretrained, local_block,
-              no_augment, dark_p, seed, cache_dir, device, out_dir) -> None:
+def train_cmd(**options) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
-    from diffeval.detectors.model import DetectorConfig
-    from diffeval.detectors.perturb import AugmentConfig
-    from diffeval.detectors.train import DetectorTrainConfig, train_detector
+    from diffeval.detectors.jobs import TrainJob, run_train
 
-    aug = AugmentConfig(0, 0, 0, 0, 0, 0, dark_p=dark_p) if no_augment else AugmentConfig(dark_p=dark_p)
-    cfg = DetectorTrainConfig([g.strip() for g in train_generators.split(",") if g.strip()], n_per_generator, steps,
-                              batch_size, lr, seed=seed, augment=aug,
-                              detector=DetectorConfig(branches=branches, stem_stride=stem_stride, pretrained=pretrained,
-                                                       local_block=local_block))
-    _, log = train_detector(cfg, cache_dir, out_dir, device)
-    val = json.loads((Path(out_dir) / "config.json").read_text())["info"]["validation"]
-    click.echo(
-        f"final loss {log['loss'].iloc[-1]:.4f}; validation " + ", ".join(f"{k} {v:.4f}" for k, v in val.items())
-    )
+    click.echo(run_train(TrainJob(**options)))
 
 
 @detect.command("eval")
@@ -67,33 +50,19 @@ def train_cmd(train_generators, n_per_generator, branches, steps, batch_size, lr
 @click.option("--cache", "cache_dir", default="detector_cache", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", default="detector_eval", show_default=True, type=click.Path(file_okay=False))
-def eval_cmd(detector_dir, generators, n, perturbations, seed, cache_dir, device, out_dir) -> None:
+def eval_cmd(**options) -> None:
     """Accuracy, balanced accuracy, AP, AUC and ECE per (generator, sampler, steps, perturbation)."""
-    from diffeval.detectors.data import GeneratedSpec
-    from diffeval.detectors.evaluate import evaluate_detector
-    from diffeval.detectors.model import load_detector
+    from diffeval.detectors.jobs import EvalJob, run_eval
 
-    specs = [GeneratedSpec.parse(g, seed) for g in generators.split(",") if g.strip()]
-    model = load_detector(detector_dir, device)
-    table = evaluate_detector(model, specs, n, cache_dir, [p.strip() for p in perturbations.split(",")], device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "eval.csv", table.to_csv(index=False))
-    atomic_write_text(out / "eval.md", table.to_markdown(index=False, floatfmt=".4f") + "\n")
-    atomic_write_text(out / "eval.json", json.dumps(table.to_dict(orient="records"), indent=1))
-    click.echo(table.to_string(index=False))
+    click.echo(run_eval(EvalJob(**options)))
 
 
 @detect.command("predict")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--detector", "detector_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_csv", default=None, type=click.Path(dir_okay=False), help="Also write the rows as CSV.")
-def predict_cmd(images, detector_dir, out_csv) -> None:
+def predict_cmd(**options) -> None:
     """P(generated) per image file; unreadable or wrongly sized files get a row with the error."""
-    from diffeval.detectors.evaluate import predict_files
-    from diffeval.detectors.model import load_detector
+    from diffeval.detectors.jobs import PredictJob, run_predict
 
-    rows = predict_files(load_detector(detector_dir), images)
-    if out_csv:
-        atomic_write_text(Path(out_csv), rows.to_csv(index=False))
-    click.echo(rows.to_string(index=False))
+    click.echo(run_predict(PredictJob(**options)))

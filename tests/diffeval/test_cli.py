@@ -61,3 +61,32 @@ def test_errors_are_one_line_with_exit_code(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     result = CliRunner().invoke(main, ["--debug", "sample", "-g", "no-such-model"], obj={})
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_quality_writes_the_table_files_and_grids(tmp_path):
+    """``diffeval quality`` end to end on the 2-step reflow model: one row, the one JSON layout, a grid."""
+    import json
+
+    out = tmp_path / "q"
+    result = CliRunner().invoke(main, ["quality", "-g", "sd3-reflow", "--n", "20", "--out", str(out)], obj={})
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "quality.json").read_text())
+    assert set(doc) == {"settings", "rows"} and doc["settings"]["n"] == 20 and len(doc["rows"]) == 1
+    assert doc["rows"][0]["generator"] == "sd3-reflow" and 0 <= doc["rows"][0]["cond_accuracy"] <= 1
+    assert (out / "quality.csv").is_file() and (out / "quality.md").is_file() and (out / "grid_sd3-reflow.png").is_file()
+    bad = CliRunner().invoke(main, ["quality", "-g", "sd3-reflow", "--n", "0", "--out", str(out)], obj={})
+    assert bad.exit_code == 1 and bad.output.startswith("error: --n: must be at least 1")
+
+
+def test_train_a_preset_for_two_steps(tmp_path):
+    """``diffeval train`` end to end: two optimizer steps of the dit preset on Fashion-MNIST, then a checkpoint
+    that loads and samples."""
+    from diffeval.generators import load_generator
+
+    out = tmp_path / "dit"
+    result = CliRunner().invoke(main, ["train", "--preset", "dit", "--steps", "2", "--device", "cpu", "--out",
+                                       str(out)], obj={})
+    assert result.exit_code == 0, result.output
+    assert "dit: 2 steps, final loss" in result.output
+    g = load_generator(out)
+    assert tuple(g.sample(2, labels=3, steps=2, seed=0).shape) == (2, 1, 28, 28)

@@ -1,0 +1,167 @@
+"""The ``diffeval watermark`` commands as jobs: each takes its options as a config and returns what the CLI
+prints, writing its files into its output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from diffeval.io import atomic_write_text
+
+from .detect import DetectSettings
+
+
+@dataclass(frozen=True)
+class KeygenJob:
+    """``diffeval watermark keygen``: ``count`` keys for ``generator``'s image shape."""
+
+    generator: str
+    out_path: str
+    pattern: str = "rand"
+    radius: float = 4
+    inner_radius: float = 0.0
+    channels: tuple[int, ...] = (0,)
+    seed: int | None = None
+    count: int = 1
+
+
+def run_keygen(job: KeygenJob) -> str:
+    """Write the key file(s) (mode 0600); one line per key."""
+    from diffeval.generators import load_generator
+
+    from .keys import make_key, save_key
+
+    shape = load_generator(job.generator).image_shape
+    out, lines = Path(job.out_path), []
+    for i in range(job.count):
+        path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
+        key = make_key(shape, job.pattern, job.radius, job.channels, None if job.seed is None else job.seed + i,
+                       name=path.stem, inner_radius=job.inner_radius)
+        save_key(key, path)
+        lines.append(f"{path}: {job.pattern} key, radius {job.radius:g}, channels {list(job.channels)}, "
+                     f"shape {shape}, fingerprint {key.fingerprint}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """``diffeval watermark embed``: ``n`` images carrying the key, optionally with their unmarked twins."""
+
+    generator: str
+    key_path: str
+    out_dir: str
+    n: int = 16
+    prompts: tuple[str, ...] = ()
+    labels: tuple[int, ...] = ()
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int = 0
+    unmarked: bool = False
+
+
+def run_embed(job: EmbedJob) -> str:
+    """PNGs and a grid in OUT (and OUT/unmarked), embed.json with the settings; returns a summary line."""
+    import torch
+
+    from diffeval.generators import load_generator
+    from diffeval.images import save_grid, save_pngs, to_uint8
+
+    from .embed import EmbedSettings, generate
+    from .keys import load_key
+
+    g = load_generator(job.generator)
+    key = load_key(job.key_path)
+    key.check_shape(g.image_shape)
+    n, cond = job.n, None
+    if job.prompts:
+        cond = {"prompts": [job.prompts[i % len(job.prompts)] for i in range(n)]}
+    elif job.labels:
+        cond = {"labels": torch.tensor([job.labels[i % len(job.labels)] for i in range(n)])}
+    settings = EmbedSettings(steps=job.steps, guidance=job.guidance, seed=job.seed)
+    out = Path(job.out_dir)
+    for sub, k in [("", key), *([("unmarked", None)] if job.unmarked else [])]:
+        images = generate(g, k, n, settings, conditions=cond, progress=True)
+        save_pngs(to_uint8(images), out / sub)
+        save_grid(images, out / sub / "grid.png")
+    info = {"generator": g.info.name, "key": key.label, "fingerprint": key.fingerprint, "n": n, **asdict(settings)}
+    atomic_write_text(out / "embed.json", json.dumps(info, indent=1) + "\n")
+    return f"{n} marked images in {out}" + (f" (unmarked twins in {out / 'unmarked'})" if job.unmarked else "")
+
+
+@dataclass(frozen=True)
+class DetectJob:
+    """``diffeval watermark detect``: score image files (or folders of them) against the key(s)."""
+
+    images: tuple[str, ...]
+    generator: str
+    key_paths: tuple[str, ...]
+    detect: DetectSettings = field(default_factory=DetectSettings)
+    out_path: str | None = None
+
+
+def image_files_of(items: tuple[str, ...]) -> list[Path]:
+    """Files as given and the image files below given folders (their grid.png left out), each once, in order."""
+    from diffeval.images import image_files
+
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        found = [q for q in image_files(p) if q.name != "grid.png"] if p.is_dir() else [p]
+        files.extend(q for q in found if q not in files)
+    if not files:
+        raise ValueError("no image files given")
+    return files
+
+
+def run_detect(job: DetectJob) -> str:
+    """One row per image (written as OUT.csv/.md/.json when ``out_path`` is given); returns the rows and a count."""
+    from diffeval.generators import load_generator
+    from diffeval.io import write_table
+
+    from .detect import detect_files
+    from .keys import load_key
+
+    files = image_files_of(job.images)
+    g = load_generator(job.generator)
+    keys = [load_key(k) for k in job.key_paths]
+    table = detect_files(g, files, keys, job.detect, progress=True)
+    if job.out_path:
+        out = Path(job.out_path)
+        write_table(table, out.parent, out.stem, {"generator": job.generator, "keys": list(job.key_paths),
+                                                  **asdict(job.detect)})
+    bad = int((table["error"] != "").sum())
+    return (table.to_string(index=False) + f"\n{int(table['detected'].sum())} of {len(table) - bad} readable images "
+            f"carry a key at alpha={job.detect.alpha:g}"
+            + (f"; {bad} could not be checked (see the error column)" if bad else ""))
+
+
+def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | None, seed: int,
+                      no_quality: bool, detect: DetectSettings, **settings):
+    """The RobustnessConfig of ``diffeval watermark robustness``'s options (attacks and baselines checked first)."""
+    from .attacks import attacks_from
+    from .baselines import BASELINES
+    from .embed import EmbedSettings
+    from .robustness import RobustnessConfig
+
+    attacks_from(settings["attacks"])  # fail early on a bad attack list
+    methods = BASELINES if baselines == "all" else tuple(b for b in baselines.split(",") if b)
+    unknown = [b for b in methods if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"--baselines: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    return RobustnessConfig(generators=tuple(generators), baselines=methods, quality=not no_quality,
+                            embed=EmbedSettings(steps=steps, seed=seed), detect=detect, **settings)
+
+
+def run_robustness_job(config, out_dir: str, progress: bool = True) -> str:
+    """Run the evaluation, write its tables and plots into ``out_dir``; returns the main columns and paths."""
+    from .report import paper_average, write_robustness
+    from .robustness import run_robustness
+
+    table, scores, quality = run_robustness(config, out_dir, progress=progress)
+    paths = write_robustness(table, scores, quality, out_dir, asdict(config))
+    text = [table[["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].to_string(index=False)]
+    avg = paper_average(table)
+    if len(avg):
+        text.append(avg.to_string(index=False))
+    return "\n".join([*text, "wrote " + ", ".join(str(p) for p in paths.values())])
