@@ -93,8 +93,7 @@ def test_normal_install_beside_pypi_watermark(tmp_path):
                             "watermark"], capture_output=True, text=True, timeout=300)
     if wheel.returncode != 0:
         pytest.skip(f"PyPI's watermark cannot be downloaded here: {wheel.stderr.strip().splitlines()[-1:]}")
-    build = {**os.environ, "PIP_NO_BUILD_ISOLATION": "1"}
-    subprocess.run([*pip, str(ROOT)], check=True, timeout=600, env=build, cwd=tmp_path)
+    subprocess.run([*pip, str(ROOT)], check=True, timeout=600, cwd=tmp_path)
     with_deps = [a for a in pip if a != "--no-deps"]  # PyPI's watermark imports IPython
     subprocess.run([*with_deps, *map(str, (tmp_path / "dl").glob("*.whl"))], check=True, timeout=600)
     for name in ("diffeval", "watermark"):
@@ -109,3 +108,20 @@ def test_normal_install_beside_pypi_watermark(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.slow
+def test_the_layer_contract_fails_on_an_upward_import(tmp_path):
+    """lint-imports keeps the contract on the package as it is, and breaks it when the bottom layer (diffeval.io)
+    imports the CLI: the check in .ci/lint can fail."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+                   check=True, timeout=600, cwd=tmp_path)
+    lint = [str(Path(sys.executable).parent / "lint-imports"), str(ROOT / "pyproject.toml")]
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    kept = subprocess.run(lint, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert kept.returncode == 0 and "1 kept, 0 broken" in kept.stdout, kept.stdout + kept.stderr
+    with open(site / "diffeval" / "io.py", "a") as f:
+        f.write("\nimport diffeval.cli  # an upward import\n")
+    broken = subprocess.run(lint, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert broken.returncode != 0 and "diffeval.io is not allowed to import diffeval.cli" in broken.stdout

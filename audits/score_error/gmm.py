@@ -68,10 +68,6 @@ class MixtureTruth:
     def dim(self) -> int:
         return self.means.shape[1]
 
-    @property
-    def components(self) -> int:
-        return self.means.shape[0]
-
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """n points (n, D) float64 from p(x0), deterministic for a seed."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from diffeval.io import atomic_write_text
+from diffeval.io import write_table
 from diffeval.plots import pyplot, save_figure
 
 MARKDOWN_COLUMNS = [
@@ -19,21 +18,15 @@ MARKDOWN_COLUMNS = [
 
 
 def write_tables(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[str, Path]:
-    """benchmark.csv, benchmark.md (main columns, NaN-only columns dropped) and benchmark.json
-    (all rows plus the settings); returns the paths."""
-    out = Path(out)
-    paths = {"csv": out / "benchmark.csv", "md": out / "benchmark.md", "json": out / "benchmark.json"}
-    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    """benchmark.csv, benchmark.md (main columns, NaN-only columns dropped, failed rows listed) and
+    benchmark.json (all rows plus the settings); returns the paths."""
     shown = table[[c for c in MARKDOWN_COLUMNS if c in table and table[c].notna().any()]].astype(object)
     shown = shown.where(shown.notna(), "")
     md = shown.to_markdown(index=False, floatfmt=".4g")
     errors = table[table["error"].notna()] if "error" in table else table.iloc[0:0]
     if len(errors):
         md += "\n\nFailed rows:\n" + "\n".join(f"- {r.generator}: {r.error}" for r in errors.itertuples())
-    atomic_write_text(paths["md"], md + "\n")
-    records = json.loads(table.to_json(orient="records"))
-    atomic_write_text(paths["json"], json.dumps({"settings": settings, "rows": records}, indent=1, default=str))
-    return paths
+    return write_table(table, out, "benchmark", settings, markdown=md)
 
 
 SUMMARY_COLUMNS = ("generator", "sampler", "steps", "nfe", "guidance", "fid", "kid", "precision", "recall",

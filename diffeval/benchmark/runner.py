@@ -34,8 +34,8 @@ from ..metrics import (
     kernel_inception_distance,
     precision_recall,
 )
+from ..quality import class_conditions, wilson_interval
 from ..quality import nfe as count_nfe
-from ..quality import wilson_interval
 from .distributed import World, broadcast_from_main, gather_to_main
 from .reference import Reference
 from .sources import FixedImages, GeneratorSource, Source
@@ -102,13 +102,8 @@ class RowRunner:
         return out
 
     def _make_chunk(self, g, resolved: dict, start: int, stop: int) -> dict[str, np.ndarray]:
-        kind = g.info.conditioning
         want = torch.arange(start, stop) % max(1, g.info.num_classes or 10)
-        cond = {}
-        if kind == "class":
-            cond["labels"] = want
-        elif kind == "text":
-            cond["prompts"] = [class_prompt(int(c)) for c in want]
+        cond = class_conditions(g, want)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
@@ -120,7 +115,7 @@ class RowRunner:
             raise FloatingPointError(
                 f"{g.info.name} produced NaN/inf in {int(bad.sum())} of {len(x)} images (indices from {start})"
             )
-        arrays = self._chunk_arrays(quantize_uint8(x), want if kind != "none" else None, gen_s)
+        arrays = self._chunk_arrays(quantize_uint8(x), want if g.info.conditioning != "none" else None, gen_s)
         arrays["peak_mem_mb"] = np.array(_peak_mem_mb(self.device))
         return arrays
 

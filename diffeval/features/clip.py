@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
 from .base import FeatureExtractor
 from .errors import WeightsNotFoundError
 from .preprocess import quantize, resize, to_rgb
+from .weights import given_weights
 
 ENV_VAR = "DIFFEVAL_CLIP_WEIGHTS"
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
@@ -95,15 +95,16 @@ class ClipExtractor(FeatureExtractor):
 
     def _checkpoint(self, weights, tag_cfg: dict) -> str | None:
         """A local checkpoint path, or None to let open_clip fetch the tag."""
-        for place, value in (("weights=", weights), (f"${ENV_VAR}", os.environ.get(ENV_VAR) or None)):
-            if value is not None:
-                if not Path(value).expanduser().is_file():
-                    raise WeightsNotFoundError(
-                        f"CLIP weights {Path(value).name} for {self.arch} not found: {place} names {value}, "
-                        f"which does not exist. Put the checkpoint there, or pass another file via "
-                        f"--clip-weights / weights= or ${ENV_VAR}."
-                    )
-                return str(Path(value).expanduser())
+        given = given_weights(weights, ENV_VAR)
+        if given is not None:
+            place, path = given
+            if not path.is_file():
+                raise WeightsNotFoundError(
+                    f"CLIP weights {path.name} for {self.arch} not found: {place} names {path}, "
+                    f"which does not exist. Put the checkpoint there, or pass another file via "
+                    f"--clip-weights / weights= or ${ENV_VAR}."
+                )
+            return str(path)
         if tag_cfg:
             return None
         if os.path.isfile(self.tag):

@@ -26,22 +26,33 @@ class WeightFile:
 
     def resolve(self, explicit: str | os.PathLike | None = None) -> Path:
         """The path to load, or :class:`WeightsNotFoundError` naming every place looked."""
-        env = os.environ.get(self.env_var) or None
-        candidates = [("weights= argument", explicit), (f"${self.env_var}", env), ("cache", self.cache_path)]
-        looked: list[tuple[str, str]] = []
-        for i, (place, value) in enumerate(candidates):
-            if value is None:
-                looked.append((place, "not given" if i == 0 else "not set"))
-                continue
-            path = Path(value).expanduser()
+        given = given_weights(explicit, self.env_var)
+        arg, env = "weights= argument", f"${self.env_var}"
+        if given is None:
+            if self.cache_path.is_file():
+                return self.cache_path
+            looked = [(arg, "not given"), (env, "not set"), ("cache", f"{self.cache_path} does not exist")]
+        else:
+            place, path = given
             if path.is_file():
                 return path
-            looked.append((place, f"{path} does not exist"))
-            looked += [(p, "not consulted") for p, _ in candidates[i + 1 :]]
-            break
+            missing = f"{path} does not exist"
+            looked = ([(arg, missing), (env, "not consulted")] if place == "weights=" else
+                      [(arg, "not given"), (env, missing)]) + [("cache", "not consulted")]
         raise WeightsNotFoundError.missing(
             self.what, self.filename, looked, str(self.cache_path), self.source, self.env_var
         )
+
+
+def given_weights(explicit: str | os.PathLike | None, env_var: str) -> tuple[str, Path] | None:
+    """The first place that names a weight file, ("weights=", path) or ("$ENV_VAR", path), with ``~``
+    expanded; None when neither is given. Whether the file exists is the caller's check (``WeightFile.resolve``
+    for files with a cache path; the CLIP extractor, whose fall-back is an open_clip tag)."""
+    env = os.environ.get(env_var) or None
+    for place, value in (("weights=", explicit), (f"${env_var}", env)):
+        if value is not None:
+            return place, Path(value).expanduser()
+    return None
 
 
 def hub_checkpoint(filename: str) -> Path:

@@ -100,7 +100,7 @@ class DiT(nn.Module):
             raise ValueError(f"image size {image_size} is not divisible by patch {config.patch}")
         if emb_dim is not None and emb_dim != config.dim:
             raise ValueError("DiT conditions on vectors of its own width: emb_dim must equal dim")
-        self.config, self.channels, self.size = config, in_channels, image_size
+        self.config, self.channels = config, in_channels
         grid = image_size // config.patch
         self.patch_embed = patchify_layers(in_channels, config.dim, config.patch)
         self.register_buffer("pos_embed", sincos_2d_position_embedding(config.dim, grid, grid)[None], persistent=False)

@@ -11,7 +11,7 @@ from diffeval.generators import CheckpointError, load_generator
 from diffeval.generators.checkpoints import load_checkpoint, save_checkpoint
 from diffeval.generators.config import SamplingDefaults
 
-from ..conftest import tiny_generator
+from ..helpers import tiny_generator
 
 
 def _save(tmp_path, kind="dit"):

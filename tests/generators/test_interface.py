@@ -7,7 +7,7 @@ import torch
 
 from diffeval.generators.samplers import SAMPLERS
 
-from ..conftest import tiny_generator
+from ..helpers import tiny_generator
 
 
 def _cond(kind):

@@ -320,7 +320,7 @@ def test_a_new_sampler_is_one_registry_entry(monkeypatch):
     from diffeval.generators.samplers import REGISTRY, SamplerSpec, nfe
     from diffeval.generators.samplers.core import euler_step
 
-    from ..conftest import tiny_generator
+    from ..helpers import tiny_generator
 
     monkeypatch.setitem(REGISTRY, "euler-copy", SamplerSpec("euler-copy", euler_step, ode=True, invertible=True))
     g = tiny_generator("sd3")

@@ -13,7 +13,7 @@ from diffeval.generators.model import DiffusionModel
 from diffeval.generators.training import TrainConfig, TrainingData, train
 from diffeval.generators.training.loop import LOG_FILE, STATE_FILE
 
-from ..conftest import TINY_TEXTS, tiny_config
+from ..helpers import TINY_TEXTS, tiny_config
 
 
 def _digits_data() -> TrainingData:

@@ -22,7 +22,7 @@ from diffeval.cli import main
 from diffeval.generators.checkpoints import save_checkpoint
 from diffeval.generators.interface import Generator
 
-from ...conftest import tiny_generator
+from ...helpers import tiny_generator
 
 ROOT = Path(__file__).resolve().parents[3]
 METRICS = ["fid", "fid_lo", "fid_hi", "kid", "kid_std", "is_mean", "is_std", "precision", "recall", "density",
