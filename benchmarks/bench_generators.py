@@ -26,12 +26,11 @@ from diffeval.generators import bundled_names, load_generator  # noqa: E402
 from diffeval.generators.interface import Generator  # noqa: E402
 from diffeval.generators.model import Conditioning, DiffusionModel  # noqa: E402
 from diffeval.generators.presets import build_presets  # noqa: E402
+from diffeval.generators.samplers import SAMPLERS  # noqa: E402
 from diffeval.generators.schedules import NoiseSchedule  # noqa: E402
 from diffeval.generators.tokenizer import WordTokenizer  # noqa: E402
 from diffeval.generators.training.loop import training_loss  # noqa: E402
 from diffeval.quality import nfe  # noqa: E402
-
-SAMPLERS = ["ddpm", "ddim", "dpm++2m", "euler", "heun"]
 
 
 def train_step_seconds(model: DiffusionModel, device: torch.device, batch: int = 64) -> float:
