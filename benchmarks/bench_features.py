@@ -29,7 +29,6 @@ ratio_vs_pytorch_fid (images_per_s divided by pytorch-fid's).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -45,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffeval.features.inception import FID_WEIGHTS_FILE, random_state_dict  # noqa: E402
+from diffeval.io import atomic_write_text  # noqa: E402
 
 PIPELINES = ("diffeval_streaming", "pytorch_fid")
 
@@ -108,15 +108,6 @@ def _state_at(pipeline: str, state_mb: float, n: int, n_target: int) -> float:
     """What the statistics state would hold for n_target images: constant for the streaming sums,
     proportional to n for pytorch-fid's activation array."""
     return state_mb if pipeline == "diffeval_streaming" else state_mb * n_target / n
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -190,8 +181,8 @@ def main() -> None:
         f"max |mu diff| {d_mu:.3g}, max |sigma diff| {d_sigma:.3g}.\n"
     )
     out = Path(args.out)
-    _atomic_write(out / "features.csv", df.to_csv(index=False))
-    _atomic_write(out / "features.md", notes)
+    atomic_write_text(out / "features.csv", df.to_csv(index=False))
+    atomic_write_text(out / "features.md", notes)
     print(df.to_string(index=False))
 
 

@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from diffeval.io import atomic_write_text  # noqa: E402
 from diffeval.metrics import frechet_distance  # noqa: E402
 
 COLUMNS = [
@@ -72,20 +72,6 @@ def blas_threads() -> str:
     except ImportError:
         return "unknown"
     return ", ".join(f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()) or "none"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def markdown_table(df: pd.DataFrame) -> str:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import torch
 from torchvision.datasets import FashionMNIST
 
-from diffeval.io import file_sha256
+from diffeval.io import atomic_output, file_sha256
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -71,19 +70,16 @@ def _stage(source: Path, root: Path) -> None:
         if target.is_file():
             continue
         gz, plain = source / name, source / name[:-3]
-        # A name unique to this process, so that two processes staging at once never share a temp file.
-        tmp = raw / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        if gz.is_file():
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            shutil.copyfile(plain, tmp)
-        if file_sha256(tmp) != CONTENT_SHA256[target.name]:
-            tmp.unlink()
-            raise DataNotFoundError(
-                f"{gz if gz.is_file() else plain}: content differs from Fashion-MNIST's (SHA-256 mismatch)"
-            )
-        os.replace(tmp, target)
+        with atomic_output(target) as tmp:  # a temporary file unique to this process; replaced only when verified
+            if gz.is_file():
+                with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                shutil.copyfile(plain, tmp)
+            if file_sha256(tmp) != CONTENT_SHA256[target.name]:
+                raise DataNotFoundError(
+                    f"{gz if gz.is_file() else plain}: content differs from Fashion-MNIST's (SHA-256 mismatch)"
+                )
 
 
 def fashion_root(data_dir: str | Path | None = None, download: bool = False) -> Path:
