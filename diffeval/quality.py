@@ -18,6 +18,7 @@ import torch
 from scipy import stats
 
 from diffeval.generators import Generator
+from diffeval.generators.interface import class_conditions as generator_class_conditions
 from diffeval.generators.samplers import nfe as sampler_nfe
 
 from .data import class_prompt
@@ -42,13 +43,8 @@ def requested_classes(n: int) -> torch.Tensor:
 
 def class_conditions(g: Generator, classes: torch.Tensor) -> dict:
     """``Generator.sample`` keyword arguments asking for ``classes``: labels, the prompts "a photo of a
-    <class>", or nothing for an unconditional generator."""
-    kind = g.info.conditioning
-    if kind == "class":
-        return {"labels": classes}
-    if kind == "text":
-        return {"prompts": [class_prompt(int(c)) for c in classes]}
-    return {}
+    <class>", or nothing for an unconditional generator (``diffeval.generators.interface.class_conditions``)."""
+    return generator_class_conditions(g.info, classes, class_prompt)
 
 
 def generate_for_quality(g: Generator, n: int, seed: int = 0, **sampling) -> tuple[torch.Tensor, torch.Tensor | None]:

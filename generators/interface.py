@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +41,16 @@ class GeneratorInfo:
     default_steps: int = 50
     default_guidance: float = 1.0
     invertible: bool = True
+
+
+def class_conditions(info: GeneratorInfo, classes: torch.Tensor, prompt: Callable[[int], str]) -> dict:
+    """``sample`` keyword arguments that ask a generator described by ``info`` for ``classes`` (int64 (N,)):
+    the labels for a class model, ``prompt(c)`` per image for a text model, nothing for an unconditional one."""
+    if info.conditioning == "class":
+        return {"labels": classes}
+    if info.conditioning == "text":
+        return {"prompts": [prompt(int(c)) for c in classes]}
+    return {}
 
 
 class Generator:
@@ -94,6 +104,11 @@ class Generator:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images this generator makes."""
         return (self.config.channels, self.config.image_size, self.config.image_size)
+
+    def class_conditions(self, classes: torch.Tensor, prompt: Callable[[int], str]) -> dict:
+        """``sample`` keyword arguments asking for ``classes``; ``prompt`` turns a class into a text prompt
+        (see the module-level ``class_conditions``)."""
+        return class_conditions(self.info, classes, prompt)
 
     def conditioning(self, n: int, prompts: Sequence[str] | str | None = None, labels=None) -> Conditioning:
         """Build network conditions for n samples. ``None`` (or "" / -1) means the null condition."""

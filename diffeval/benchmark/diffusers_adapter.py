@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from diffeval.generators.interface import GeneratorInfo
+from diffeval.generators.interface import GeneratorInfo, class_conditions
 
 SCHEDULERS = {
     "ddpm": "DDPMScheduler",
@@ -83,6 +83,10 @@ class DiffusersGenerator:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images this pipeline makes."""
         return (self.info.channels, self.info.resolution, self.info.resolution)
+
+    def class_conditions(self, classes: torch.Tensor, prompt) -> dict:
+        """``sample`` keyword arguments asking for ``classes`` (see ``Generator.class_conditions``)."""
+        return class_conditions(self.info, classes, prompt)
 
     def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
         """(steps, sampler, guidance, eta, spacing); sampler None = the pipeline's own scheduler."""

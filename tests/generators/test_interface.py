@@ -117,3 +117,12 @@ def test_invert_refuses_a_generator_that_is_not_invertible():
     g.info = dataclasses.replace(g.info, invertible=False)
     with pytest.raises(ValueError, match="cannot invert"):
         g.invert(torch.zeros(1, *g.image_shape), steps=2)
+
+
+def test_class_conditions_follow_the_conditioning_kind():
+    """Generator.class_conditions: labels for class models, prompt(c) per image for text models, nothing else."""
+    classes = torch.tensor([3, 7])
+    prompt = "class {}".format
+    assert torch.equal(tiny_generator("dit").class_conditions(classes, prompt)["labels"], classes)
+    assert tiny_generator("sd1").class_conditions(classes, prompt) == {"prompts": ["class 3", "class 7"]}
+    assert tiny_generator("ddpm").class_conditions(classes, prompt) == {}
