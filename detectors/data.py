@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from diffeval.images import quantize_uint8
-from diffeval.io import atomic_savez, atomic_write_text
+from diffeval.io import atomic_savez, atomic_write_text, safe_path
 from diffeval.quality import class_conditions
 
 MANIFEST = "manifest.json"
@@ -62,8 +62,8 @@ def generated_images(spec: GeneratedSpec, n: int, cache_dir: str | Path, device:
     steps, sampler, guidance, _, _ = g.resolve_settings(spec.steps, spec.sampler, spec.guidance)
     fp = g.fingerprint()
     cache = Path(cache_dir)
-    name = f"{g.info.name}-{sampler}-{steps}-{guidance:g}-s{spec.seed}-{fp[:10]}.npz"
-    path = cache / name
+    path = safe_path(cache, f"{g.info.name}-{sampler}-{steps}-{guidance:g}-s{spec.seed}-{fp[:10]}.npz")
+    name = path.name
     have = np.zeros((0, g.info.channels, g.info.resolution, g.info.resolution), np.uint8)
     if path.is_file():
         with np.load(path) as z:

@@ -89,10 +89,29 @@ def digest(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
+SLUG_MAX = 120  # characters of a name component; longer names keep a prefix and a digest of the whole
+
+
 def slug(text: str) -> str:
-    """``text`` as one file-name component: runs of characters other than letters, digits and ``_.+-``
-    become ``_``, leading dots are dropped (so no separators, no ``..``, no hidden files)."""
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).lstrip(".") or "_"
+    """``text`` as one safe file-name component: runs of characters other than ASCII letters, digits and
+    ``_.+-`` become ``_``, leading dots are dropped (so no separators, no ``..``, no hidden files, no NUL),
+    and a name over SLUG_MAX characters is cut to a prefix plus 12 hex digits of its digest (stays unique)."""
+    out = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(text)).lstrip(".") or "_"
+    if len(out) > SLUG_MAX:
+        out = f"{out[:SLUG_MAX - 13]}-{digest(str(text), 12)}"
+    return out
+
+
+def safe_path(folder: str | Path, *names: str, suffix: str = "") -> Path:
+    """``folder / slug(name) / ... + suffix``, proven to resolve inside ``folder``: every file name that comes
+    from a config, a prompt, a key, an image name or another user string is made here, so no such string
+    can place a file outside the output folder. Raises ValueError if the result would escape."""
+    root = Path(folder).resolve()
+    path = root.joinpath(*(slug(n) for n in names))
+    path = path.with_name(path.name + suffix) if suffix else path
+    if not path.resolve().is_relative_to(root):
+        raise ValueError(f"{path}: a derived file name would leave the output folder {root}")
+    return Path(folder).joinpath(path.relative_to(root))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,9 +151,9 @@ def write_quality(config: QualityConfig, table: pd.DataFrame, grids: dict[str, t
     from dataclasses import asdict
 
     from .images import save_grid
-    from .io import slug, write_table
+    from .io import safe_path, write_table
 
     for name, images in grids.items():
-        save_grid(images, Path(config.out) / f"grid_{slug(name)}.png", nrow=10)
+        save_grid(images, safe_path(config.out, f"grid_{name}.png"), nrow=10)
     write_table(table, config.out, "quality", asdict(config))
     return table.drop(columns=["class_hist"]).to_string(index=False)

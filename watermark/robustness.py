@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
 from diffeval.generators import Generator, load_generator
-from diffeval.io import atomic_torch_save, digest
+from diffeval.io import atomic_torch_save, digest, safe_path
 
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
@@ -89,7 +89,7 @@ class _Cache:
         self.folder = folder
 
     def path(self, name: str, parts: dict) -> Path:
-        return self.folder / f"{name}-{digest(parts, 16)}.pt"
+        return safe_path(self.folder, f"{name}-{digest(parts, 16)}.pt")
 
     def load(self, name: str, parts: dict) -> torch.Tensor | None:
         path = self.path(name, parts)
@@ -133,7 +133,7 @@ def run_robustness(
         g = load_generator(gname)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys, images = _marked_images(g, cfg, cache, base, progress)
-        _save_samples(images, out / f"samples_{g.info.name}.png")
+        _save_samples(images, safe_path(out, f"samples_{g.info.name}.png"))
         if cfg.quality:
             quality.append(watermark_quality(g.info.name, images, cfg))
         bar = tqdm(total=len(attacks) * (1 + len(keys)), desc=f"robustness {g.info.name}", disable=not progress)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from diffeval.images import save_grid
-from diffeval.io import atomic_write_text
+from diffeval.io import atomic_write_text, safe_path
 from diffeval.plots import pyplot, save_figure
 
 from .summary import AuditSummary
@@ -121,7 +121,7 @@ def write_report(out_dir: str | Path, images: pd.DataFrame, summary: AuditSummar
     for name, df in (("images", images), ("shares", summary.shares), ("prompts", summary.prompts),
                      ("pooled", summary.pooled), ("abstentions", abstentions)):
         paths[name] = atomic_write_text(out / f"{name}.csv", df.to_csv(index=False))
-    charts = {a: shares_chart(summary.shares, a, out / "plots" / f"shares_{a}.png") for a in attributes}
+    charts = {a: shares_chart(summary.shares, a, safe_path(out / "plots", f"shares_{a}.png")) for a in attributes}
     flagged = summary.prompts[summary.prompts.flagged] if len(summary.prompts) else summary.prompts
     paths["json"] = _write_summary_json(out, images, summary, settings, classifier_notes, flagged, abstentions)
     parts = _html_head(images, summary, settings, classifier_notes, flagged, abstentions, q)
@@ -204,7 +204,7 @@ def _attribute_sections(summary: AuditSummary, attr: str, chart: Path) -> tuple[
                  "<h3>Shares</h3>", _table_html(sh[cols]),
                  "<h3>Pooled over prompts (prompt-then-image bootstrap)</h3>",
                  _table_html(po[["value", "estimate", "lo", "hi"]])]
-    md_part = [f"## {attr}", "", f"![{attr}](plots/shares_{attr}.png)", "",
+    md_part = [f"## {attr}", "", f"![{attr}](plots/{chart.name})", "",
                pr[PROMPT_COLS].to_markdown(index=False, floatfmt=".3g"), "",
                sh[cols].to_markdown(index=False, floatfmt=".3g"), ""]
     return html_part, md_part

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
 from diffeval.images import save_npz
+from diffeval.io import atomic_write_text, safe_path
 
 from .error import default_levels
 
@@ -112,18 +113,16 @@ class _Cache:
     def get(self, analysis: str, model: str, make, fingerprint: str = "") -> pd.DataFrame:
         """The cached table of (analysis, model), else ``make()`` stored. ``fingerprint``: the weights'
         hash, so retrained weights are measured afresh."""
-        safe = model.replace("/", "_").replace(" ", "_") + (f"-{fingerprint}" if fingerprint else "")
-        path = self.dir / f"{analysis}-{self.tag}-{safe}.csv"
+        path = safe_path(self.dir, f"{analysis}-{self.tag}-{model}" + (f"-{fingerprint}" if fingerprint else ""),
+                         suffix=".csv")
         if path.is_file():
             return pd.read_csv(path)
         df = make()
-        tmp = path.with_suffix(".tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(path)
+        atomic_write_text(path, df.to_csv(index=False))
         return df
 
     def _images_path(self, source: str) -> Path:
-        return self.dir / f"samples-{self.tag}-{source.replace('/', '_').replace(' ', '_')}.npz"
+        return safe_path(self.dir, f"samples-{self.tag}-{source}", suffix=".npz")
 
     def put_images(self, source: str, samples: torch.Tensor) -> None:
         """Model-space samples in [-1, 1] stored as the uint8 an image file would hold (``save_npz``)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from diffeval.io import safe_path
+
 from ..data.fashion import DataNotFoundError, cache_dir
 from ..feature_stats import extractor_id, read_stats, shipped_matches, shipped_stats_path, stats_of
 from ..features import FeatureExtractor
@@ -57,12 +59,8 @@ def load_reference(
         )
         return Reference(name, mu, sigma, n, None, None)
     if mu is None:
-        cache = (
-            cache_dir()
-            / "reference"
-            / f"{name.replace(':', '-').replace('/', '_')}-{source.fingerprint()[:40]}-{extractor_id(extractor)}.npz"
-        )
-        cache = cache.with_name(cache.name.replace(" ", "_"))
+        cache = safe_path(cache_dir() / "reference",
+                          f"{name.replace(':', '-')}-{source.fingerprint()[:40]}-{extractor_id(extractor)}.npz")
         if cache.is_file():
             mu, sigma, n = read_stats(cache)
         else:

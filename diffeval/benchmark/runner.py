@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from diffeval.generators.devices import pick_device as resolve_device
-from diffeval.io import atomic_savez, atomic_write_text
+from diffeval.io import atomic_savez, atomic_write_text, safe_path
 
 from ..data import class_prompt
 from ..features import FeatureExtractor, get_extractor
@@ -263,7 +263,8 @@ class RowRunner:
         out["peak_mem_mb"] = max(
             (float(c["peak_mem_mb"]) for c in chunks.values() if "peak_mem_mb" in c), default=np.nan
         )
-        save_grid(images[: self.config.grid_images].float() / 255, Path(self.config.out) / "grids" / f"{key}.png")
+        grid = safe_path(Path(self.config.out) / "grids", f"{key}.png")
+        save_grid(images[: self.config.grid_images].float() / 255, grid)
         return out
 
     def _fid_interval(self, feats: np.ndarray, fid: float) -> tuple[float, float]:

@@ -17,12 +17,11 @@ Settings come from CLI options or a TOML file (``load_spec``)::
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from diffeval.io import digest
+from diffeval.io import digest, slug
 
 
 @dataclass
@@ -90,9 +89,9 @@ def row_key(row: RowSpec, resolved: dict, fingerprint: str, config: BenchmarkCon
         "batch_size": config.batch_size, "features": config.features, "feature_weights": config.feature_weights,
         "clip": config.clip, "lpips": config.lpips,
     }
-    name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", Path(row.source).name or row.source)
-    parts = [name] + [str(resolved[k]) for k in ("sampler", "steps", "guidance") if resolved.get(k) is not None]
-    return "-".join(parts) + "-" + digest(payload, 10)
+    parts = [Path(row.source).name or row.source]
+    parts += [str(resolved[k]) for k in ("sampler", "steps", "guidance") if resolved.get(k) is not None]
+    return slug("-".join(parts) + "-" + digest(payload, 10))
 
 
 def load_spec(path: str | Path, **overrides) -> BenchmarkConfig:

@@ -20,6 +20,7 @@ from diffeval.io import (
     digest,
     read_model_config,
     read_model_weights,
+    safe_path,
     save_model_dir,
     slug,
     write_table,
@@ -110,3 +111,23 @@ def test_read_image_modes(tmp_path):
     assert own == 3 and np.array_equal(arr, rgb)  # alpha dropped
     assert read_image(tmp_path / "c.png", channels=1)[0].shape == (8, 8, 1)
     assert torch.allclose(from_uint8(read_image(tmp_path / "g.png")[0])[0], torch.from_numpy(gray / 255).float())
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "a\x00b", "x" * 5000, "ünïcødé/名前", "..", "",
+                                  "C:\\\\Windows\\\\x", "a/../../b"])
+def test_safe_path_stays_in_the_folder(tmp_path, name):
+    """Every derived file name is one component inside the folder: no traversal, no absolute paths, no NUL,
+    bounded length (long names stay distinct through their digest), any Unicode."""
+    path = safe_path(tmp_path, name, suffix=".png")
+    assert path.parent == tmp_path and path.name.endswith(".png") and "\x00" not in str(path)
+    assert len(path.name) <= 130 and path.resolve().is_relative_to(tmp_path.resolve())
+    atomic_write_text(path, "x")  # writable as it is
+    assert safe_path(tmp_path, "x" * 5000) != safe_path(tmp_path, "x" * 4999 + "y")
+
+
+def test_safe_path_refuses_a_symlink_out_of_the_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "grids").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="would leave the output folder"):
+        safe_path(tmp_path / "out", "grids")
