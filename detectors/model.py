@@ -23,6 +23,7 @@ from diffeval.io import read_model_config, read_model_weights, save_model_dir
 from .spectrum import local_log_spectrum, spectral_features
 
 FORMAT = "diffeval-detector"
+RESNETS = ("resnet18", "resnet34", "resnet50")
 BRANCHES = ("pixel", "frequency", "both")
 
 
@@ -47,6 +48,14 @@ class DetectorConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.resnet not in RESNETS:
+            raise ValueError(f"resnet must be one of {', '.join(RESNETS)}, got {self.resnet!r}")
+        limits = {"image_size": (8, 1024), "channels": (1, 3), "stem_stride": (1, 2), "spec_channels": (1, 512),
+                  "hidden": (1, 4096)}
+        for name, (lo, hi) in limits.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
         if self.branches not in BRANCHES:
             raise ValueError(f"branches must be one of {', '.join(BRANCHES)}, got {self.branches!r}")
         if self.local_block < 0 or (self.local_block and self.image_size % self.local_block):
@@ -63,8 +72,8 @@ def small_image_resnet(
     name: str, channels: int, pretrained: str | None = None, stem_stride: int = 1
 ) -> tuple[nn.Module, int]:
     """A torchvision ResNet with a 3x3 stem of ``stem_stride`` and no max-pool (for 28-64 px images), fc removed."""
-    if not hasattr(torchvision.models, name):
-        raise ValueError(f"unknown torchvision model {name!r}")
+    if name not in RESNETS:  # an allow-list: a config never names an arbitrary torchvision builder
+        raise ValueError(f"unknown detector backbone {name!r}; choose one of {', '.join(RESNETS)}")
     net = getattr(torchvision.models, name)(weights=None)
     if pretrained:
         path = Path(pretrained)

@@ -42,6 +42,16 @@ class DetectorTrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
+    def __post_init__(self) -> None:
+        for name in ("n_per_generator", "steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= 1, got {value!r}")
+        if not (self.lr > 0 and self.lr < float("inf")):
+            raise ValueError(f"--lr: must be a finite number > 0, got {self.lr!r}")
+        if not self.generators:
+            raise ValueError("--train-generators: name at least one generator")
+
 
 def train_config_from_dict(d: dict) -> DetectorTrainConfig:
     """A DetectorTrainConfig from its ``asdict`` form (as saved in a detector's config.json); fields the saved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,10 @@ def run_sample(config: SampleConfig) -> tuple[Generator, torch.Tensor]:
     """The generator and its images, float (n, C, H, W) in [0, 1]."""
     g = load_generator(config.generator, config.device, config.trust_pickle)
     n, cond = config.n, {}
+    if g.info.conditioning != "none" and not (config.prompts or config.labels):
+        warnings.warn(f"{g.info.name} is {g.info.conditioning}-conditional but no "
+                      f"{'--prompt' if g.info.conditioning == 'text' else '--label'} was given: sampling with the "
+                      "null condition (unconditionally)", stacklevel=2)
     if config.prompts:
         cond["prompts"] = [config.prompts[i % len(config.prompts)] for i in range(n)]
     if config.labels:

@@ -8,6 +8,7 @@ config.json holds {"format": "diffeval-generator", "version": 1, "name", "family
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,30 @@ VERSION = 1
 
 class CheckpointError(ModelDirError):
     """A checkpoint directory that cannot be loaded; the message says why and what to do."""
+
+
+MAX_PARAMS_ENV = "DIFFEVAL_MAX_PARAMS"
+DEFAULT_MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights; the bundled models have 1-3 M
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Parameters the config would build, counted on PyTorch's meta device (no memory is allocated)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in DiffusionModel(config).parameters())
+
+
+def check_size(config: ModelConfig, where: object = "config") -> int:
+    """Refuse a config whose model would exceed ``$DIFFEVAL_MAX_PARAMS`` parameters (default 2e9), before any
+    memory is allocated for it; returns the count."""
+    limit = int(os.environ.get(MAX_PARAMS_ENV) or DEFAULT_MAX_PARAMS)
+    try:
+        n = parameter_count(config)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{where}: the model config cannot be built ({str(e).splitlines()[0]})") from None
+    if n > limit:
+        raise CheckpointError(f"{where}: the model would have {n:,} parameters ({4 * n / 2**30:.1f} GiB of float32), "
+                              f"over the limit of {limit:,}; set {MAX_PARAMS_ENV} to allow more")
+    return n
 
 
 def save_checkpoint(
@@ -77,6 +102,7 @@ def load_checkpoint(
         sampling = SamplingDefaults(**config.get("sampling", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / 'config.json'}: invalid model config ({e})") from e
+    check_size(model_config, directory / "config.json")
     model = DiffusionModel(model_config)
     state = _read_weights(directory, trust_pickle)
     expected = model.state_dict()

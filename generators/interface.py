@@ -7,6 +7,7 @@ x = 2 * image - 1 in [-1, 1] ("model space"); ``denoise`` works in model space.
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,21 @@ class GeneratorInfo:
     default_steps: int = 50
     default_guidance: float = 1.0
     invertible: bool = True
+
+
+def checked_settings(steps, guidance, eta) -> tuple[int, float, float | None]:
+    """(steps, guidance, eta) as int/float, refused with a ValueError naming the option when out of range:
+    steps an integer >= 1, guidance a finite number >= 0 (1 = no guidance), eta finite in [0, 1] (or None)."""
+    if isinstance(steps, bool) or int(steps) != steps or int(steps) < 1:
+        raise ValueError(f"--steps: must be an integer >= 1, got {steps!r}")
+    guidance = float(guidance)
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"--guidance: must be a finite number >= 0 (1 = no guidance), got {guidance!r}")
+    if eta is not None:
+        eta = float(eta)
+        if not (math.isfinite(eta) and 0 <= eta <= 1):
+            raise ValueError(f"--eta: must lie in [0, 1] (0 = deterministic DDIM), got {eta!r}")
+    return int(steps), guidance, eta
 
 
 def class_conditions(info: GeneratorInfo, classes: torch.Tensor, prompt: Callable[[int], str]) -> dict:
@@ -216,13 +232,12 @@ class Generator:
         d = self.defaults
         sampler = sampler or d.sampler
         get_sampler(sampler)  # a clear error for an unknown name
-        guidance = d.guidance if guidance is None else float(guidance)
+        steps, guidance, eta = checked_settings(d.steps if steps is None else steps,
+                                                d.guidance if guidance is None else guidance,
+                                                d.eta if eta is None else eta)
         if self.config.conditioning == "none" and guidance != 1.0:
             raise ValueError(f"generator {self.info.name!r} is unconditional: guidance must be 1")
-        steps = int(steps or d.steps)
-        if steps < 1:
-            raise ValueError("steps must be at least 1")
-        return steps, sampler, guidance, d.eta if eta is None else float(eta), spacing or d.spacing
+        return steps, sampler, guidance, eta, spacing or d.spacing
 
     @torch.no_grad()
     def sample(

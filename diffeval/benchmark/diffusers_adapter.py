@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from diffeval.generators.interface import GeneratorInfo, class_conditions
+from diffeval.generators.interface import GeneratorInfo, checked_settings, class_conditions
 
 SCHEDULERS = {
     "ddpm": "DDPMScheduler",
@@ -94,12 +94,10 @@ class DiffusersGenerator:
             raise ValueError(
                 f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of {', '.join(SCHEDULERS)}"
             )
-        guidance = self.info.default_guidance if guidance is None else float(guidance)
+        steps, guidance, eta = checked_settings(self.info.default_steps if steps is None else steps,
+                                                self.info.default_guidance if guidance is None else guidance, eta)
         if self.info.conditioning == "none" and guidance != 1.0:
             raise ValueError(f"pipeline {self.info.name!r} is unconditional: guidance must be 1")
-        steps = int(steps or self.info.default_steps)
-        if steps < 1:
-            raise ValueError("steps must be at least 1")
         return steps, sampler or self.info.schedule, guidance, eta, spacing
 
     @torch.no_grad()

@@ -33,6 +33,13 @@ class GridSpec:
     steps: list[int | None] = field(default_factory=lambda: [None])
     guidance: list[float | None] = field(default_factory=lambda: [None])
 
+    def __post_init__(self) -> None:
+        from diffeval.generators.interface import checked_settings
+
+        for steps in self.steps:
+            for guidance in self.guidance:
+                checked_settings(1 if steps is None else steps, 1.0 if guidance is None else guidance, None)
+
 
 @dataclass
 class BenchmarkConfig:
@@ -57,6 +64,14 @@ class BenchmarkConfig:
     data_dir: str | None = None
     trust_pickle: bool = False
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        minimum = {"n": 2, "batch_size": 1, "kid_subsets": 1, "kid_subset_size": 2, "fid_resamples": 0,
+                   "grid_images": 0, "seed": 0}
+        for name, lo in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= {lo}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -143,6 +158,4 @@ def config_from_options(sources: tuple[str, ...] = (), spec: str | None = None, 
         names = list(sources) or [*bundled_names(), "fashion-mnist:test"]
         given = {k: v for k, v in overrides.items() if v is not None}
         config = BenchmarkConfig([GridSpec(names, **grid_opts)], **given)
-    if config.n < 2:
-        raise ValueError(f"--n: must be at least 2, got {config.n}")
     return config

@@ -37,13 +37,31 @@ def native_channels(img: Image.Image) -> int:
 
 def read_image(path: str | Path, channels: int | None = None) -> tuple[np.ndarray, int]:
     """An image file -> (uint8 (H, W, C), the file's own channel count 1 or 3). ``channels`` (1 or 3)
-    converts to grey (PIL's ITU-R 601 luma) or RGB; None keeps the file's own. Alpha is dropped, palettes
-    expanded. Raises PIL's errors (``UnidentifiedImageError``, ``OSError``) for unreadable files."""
+    converts to grey (ITU-R 601 luma) or RGB; None keeps the file's own. 16- and 32-bit integer images are
+    scaled from their full range (65535 for 16-bit, not clipped at 255); float ("F") images are read as
+    [0, 1]; alpha is dropped; palettes and CMYK are converted by PIL. Raises PIL's errors
+    (``UnidentifiedImageError``, ``OSError``) for unreadable files."""
     with Image.open(path) as img:
         img.load()
         own = native_channels(img)
+        if img.mode.startswith(("I", "F")):
+            img = Image.fromarray(_wide_to_uint8(np.asarray(img), img.mode))
         arr = np.asarray(img.convert("L" if (channels or own) == 1 else "RGB"))
     return (arr[..., None] if arr.ndim == 2 else arr), own
+
+
+def _wide_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit ("I;16*"), 32-bit integer ("I": 16-bit PNGs open so) or float ("F") grey image -> uint8,
+    scaled from its range to 0-255 with the half-up rule. "I" images are taken as 16-bit unless they exceed
+    65535 (then 32-bit)."""
+    x = arr.astype(np.float64)
+    if mode == "F":
+        scale = 1.0
+    elif mode.startswith("I;16") or x.max(initial=0) <= 65535:
+        scale = 65535.0
+    else:
+        scale = 4294967295.0
+    return np.floor(np.clip(x / scale, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:

@@ -1,0 +1,108 @@
+"""Inputs a hostile or careless user gives: each is refused with a one-line error, or read as it is."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from diffeval.cli import main
+from diffeval.generators.checkpoints import save_checkpoint
+
+from .helpers import tiny_generator
+
+
+def _run(args):
+    return CliRunner().invoke(main, args, obj={})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "--steps: must be an integer >= 1"),
+    (["--guidance", "-1"], "--guidance: must be a finite number >= 0"),
+    (["--guidance", "nan"], "--guidance: must be a finite number >= 0"),
+    (["--eta", "-1"], "--eta: must lie in [0, 1]"),
+    (["--n", "0"], "--n: must be at least 1"),
+])
+def test_sample_refuses_invalid_settings(tmp_path, args, message):
+    g = tiny_generator("sd1")
+    save_checkpoint(tmp_path / "c", g.model, "tiny", "sd1", g.defaults)
+    out = tmp_path / "g.png"
+    r = _run(["sample", "-g", str(tmp_path / "c"), "--prompt", "a shoe", "--out", str(out), *args])
+    assert r.exit_code == 1 and r.output.startswith(f"error: {message}") and r.output.count("\n") == 1, r.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "--steps: must be an integer >= 1"),
+    (["--fid-resamples", "-1"], "--fid-resamples: must be an integer >= 0"),
+    (["--n", "1"], "--n: must be an integer >= 2"),
+    (["--batch-size", "0"], "--batch-size: must be an integer >= 1"),
+])
+def test_benchmark_refuses_invalid_settings(tmp_path, args, message):
+    r = _run(["benchmark", "sd3-reflow", "--no-progress", "--out", str(tmp_path / "b"), *args])
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "b" / "benchmark.csv").exists()
+
+
+def test_detect_train_refuses_zero_steps(tmp_path):
+    r = _run(["detect", "train", "--steps", "0", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 1 and r.output.startswith("error: --steps: must be an integer >= 1"), r.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_sampling_a_conditional_model_without_a_condition_warns(tmp_path):
+    g = tiny_generator("dit")
+    save_checkpoint(tmp_path / "c", g.model, "tiny", "dit", g.defaults)
+    with pytest.warns(UserWarning, match="class-conditional but no --label was given"):
+        r = _run(["sample", "-g", str(tmp_path / "c"), "--n", "2", "--steps", "2", "--out", str(tmp_path / "g.png")])
+    assert r.exit_code == 0, r.output
+
+
+def test_an_oversized_model_config_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """base_channels 2000 would build about 2.4 G parameters: refused from the config, in well under a second."""
+    import time
+
+    from diffeval.generators import CheckpointError, load_generator
+
+    g = tiny_generator("ddpm")
+    save_checkpoint(tmp_path / "c", g.model, "tiny", "ddpm", g.defaults)
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    config["model"]["backbone_config"]["base_channels"] = 2000
+    config["model"]["image_size"] = 28
+    (tmp_path / "c" / "config.json").write_text(json.dumps(config))
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"parameters .* over the limit .* DIFFEVAL_MAX_PARAMS"):
+        load_generator(tmp_path / "c")
+    assert time.perf_counter() - t0 < 30
+    monkeypatch.setenv("DIFFEVAL_MAX_PARAMS", "10")
+    with pytest.raises(CheckpointError, match="over the limit of 10"):
+        load_generator(tmp_path / "c")
+
+
+def test_a_detector_config_cannot_name_an_arbitrary_builder():
+    from diffeval.detectors.model import DetectorConfig
+
+    with pytest.raises(ValueError, match="resnet must be one of resnet18"):
+        DetectorConfig(resnet="vit_h_14")
+    with pytest.raises(ValueError, match="hidden must be an integer in"):
+        DetectorConfig(hidden=10**7)
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    """A 16-bit grey ramp reads as its 8-bit equivalent (v / 65535 * 255), not as almost all white."""
+    from diffeval.images import read_image
+
+    ramp = (np.arange(64, dtype=np.float64).reshape(8, 8) / 63 * 65535).round().astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "r.png")
+    arr, own = read_image(tmp_path / "r.png")
+    assert own == 1 and arr.dtype == np.uint8
+    assert np.array_equal(arr[..., 0], np.floor(ramp / 65535 * 255 + 0.5).astype(np.uint8))
+    assert (arr == 255).mean() < 0.05  # was 99.6% white before
+    Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)).save(tmp_path / "f.tiff")
+    assert read_image(tmp_path / "f.tiff")[0].max() == 255
+    Image.fromarray(np.full((8, 8, 4), 200, np.uint8), "CMYK").save(tmp_path / "c.jpg")
+    arr, own = read_image(tmp_path / "c.jpg")
+    assert own == 3 and arr.shape == (8, 8, 3)
