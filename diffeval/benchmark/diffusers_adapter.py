@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from diffeval.generators.interface import GeneratorInfo, checked_settings, class_conditions
+from diffeval.io import PICKLE_SUFFIXES
 
 SCHEDULERS = {
     "ddpm": "DDPMScheduler",
@@ -39,10 +40,20 @@ def per_sample_seed(seed: int, index: int) -> int:
     return int(state[0]) << 32 | int(state[1])
 
 
+def refuse_pickled_weights(path: str | Path, trust_pickle: bool) -> None:
+    """A pipeline folder whose weights are pickles (``*.bin``, ``*.pt``, ...) is refused unless ``trust_pickle``,
+    as diffeval refuses pickled checkpoints everywhere (a pickle can run code when loaded)."""
+    pickles = sorted(p for p in Path(path).rglob("*") if p.suffix in PICKLE_SUFFIXES and p.is_file())
+    if pickles and not trust_pickle:
+        raise ValueError(f"{pickles[0]}: pickled weights in a diffusers pipeline are refused (they can run code "
+                         "when loaded); convert them to safetensors, or pass --trust-pickle if you trust the source")
+
+
 class DiffusersGenerator:
     """``load(path)`` -> an object with ``info``, ``resolve_settings`` and ``sample`` like Generator."""
 
-    def __init__(self, path: str | Path, device: str | torch.device | None = None) -> None:
+    def __init__(self, path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False) -> None:
+        refuse_pickled_weights(path, trust_pickle)
         try:
             import diffusers
         except ImportError:
@@ -51,7 +62,9 @@ class DiffusersGenerator:
             ) from None
         self._diffusers = diffusers
         self.device = torch.device(device or "cpu")
-        self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True).to(self.device)
+        # trust_remote_code is never passed: a pipeline folder cannot make diffusers run its own code
+        self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True,
+                                                                use_safetensors=not trust_pickle).to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self._base_scheduler = self.pipe.scheduler
         params = inspect.signature(self.pipe.__call__).parameters

@@ -70,7 +70,7 @@ class GeneratorSource:
 
     def load(self, device: str | None = None, trust_pickle: bool = False) -> Generator:
         if is_diffusers_dir(self.text):
-            return DiffusersGenerator(self.text, device)
+            return DiffusersGenerator(self.text, device, trust_pickle=trust_pickle)
         return load_generator(self.text, device, trust_pickle=trust_pickle)
 
     def fingerprint(self) -> str:

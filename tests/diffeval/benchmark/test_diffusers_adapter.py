@@ -61,3 +61,22 @@ def test_pipeline_directory_in_the_benchmark(pipeline_dir, tmp_path):
     table = run_benchmark(config)
     assert list(table["sampler"]) == ["ddim", "ddpm"] and table["error"].isna().all()
     assert (table["family"] == "diffusers").all() and np.isfinite(table["fid"]).all()
+
+
+def test_pickled_pipeline_weights_are_refused_without_trust(pipeline_dir, tmp_path):
+    """A pipeline saved with pickled (.bin) weights is refused like every other pickle, unless trusted."""
+    import shutil
+
+    unsafe = tmp_path / "pickled"
+    shutil.copytree(pipeline_dir, unsafe)
+    pipe = diffusers.DDPMPipeline.from_pretrained(str(unsafe))
+    shutil.rmtree(unsafe)
+    pipe.save_pretrained(unsafe, safe_serialization=False)
+    assert list(unsafe.rglob("*.bin")) and not list(unsafe.rglob("*.safetensors"))
+    with pytest.raises(ValueError, match=r"diffusion_pytorch_model\.bin: pickled weights .* refused"):
+        DiffusersGenerator(unsafe)
+    with pytest.raises(ValueError, match="pickled weights"):
+        GeneratorSource(str(unsafe)).load("cpu")
+    g = DiffusersGenerator(unsafe, trust_pickle=True)
+    torch.testing.assert_close(g.sample(2, steps=2, sampler="ddim", seed=0),
+                               DiffusersGenerator(pipeline_dir).sample(2, steps=2, sampler="ddim", seed=0))
