@@ -48,6 +48,20 @@ def atomic_output(path: str | Path, mode: int = FILE_MODE) -> Iterator[Path]:
         raise
 
 
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` and prove a file can be written there, before a long run whose results would
+    otherwise be lost at the end; a ValueError naming the folder otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"--out: cannot write to {folder} ({e.strerror or e})") from None
+    return folder
+
+
 def atomic_write_text(path: str | Path, text: str, mode: int = FILE_MODE) -> Path:
     """Write a text file atomically (see ``atomic_output``); returns its path."""
     with atomic_output(path, mode) as tmp:

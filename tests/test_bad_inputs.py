@@ -106,3 +106,23 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     Image.fromarray(np.full((8, 8, 4), 200, np.uint8), "CMYK").save(tmp_path / "c.jpg")
     arr, own = read_image(tmp_path / "c.jpg")
     assert own == 3 and arr.shape == (8, 8, 3)
+
+
+def test_an_unwritable_out_is_refused_before_the_work(tmp_path):
+    """watermark detect with an --out it cannot write fails at once, with one line, not after inverting."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    key = tmp_path / "k.safetensors"
+    assert _run(["watermark", "keygen", "-g", "sd3-reflow", "--seed", "1", "--out", str(key)]).exit_code == 0
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "x.png")
+    r = _run(["watermark", "detect", str(tmp_path / "x.png"), "-g", "sd3-reflow", "--key", str(key), "--out",
+              str(blocker / "rows.csv")])
+    assert r.exit_code == 1 and r.output.startswith("error: --out: cannot write to") and r.output.count("\n") == 1
+    b = _run(["benchmark", "sd3-reflow", "--no-progress", "--out", str(blocker / "b")])
+    assert b.exit_code == 1 and b.output.startswith("error: --out: cannot write to")
+
+
+def test_npz_labels_outside_the_classes_are_refused(tmp_path):
+    np.savez(tmp_path / "x.npz", images=np.zeros((4, 28, 28, 1), np.uint8), labels=np.array([0, 1, 2, 42]))
+    r = _run(["benchmark", str(tmp_path / "x.npz"), "--no-progress", "--out", str(tmp_path / "b")])
+    assert r.exit_code == 1 and "labels are the requested Fashion-MNIST classes 0-9" in r.output, r.output

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from diffeval.io import atomic_write_text
+from diffeval.io import atomic_write_text, ensure_writable
 
 from .detect import DetectSettings
 
@@ -123,6 +123,8 @@ def run_detect(job: DetectJob) -> str:
     from .keys import load_key
 
     files = image_files_of(job.images)
+    if job.out_path:
+        ensure_writable(Path(job.out_path).parent)  # before the inversion work, not after it
     g = load_generator(job.generator)
     keys = [load_key(k) for k in job.key_paths]
     table = detect_files(g, files, keys, job.detect, progress=True)
@@ -158,6 +160,7 @@ def run_robustness_job(config, out_dir: str, progress: bool = True) -> str:
     from .report import paper_average, write_robustness
     from .robustness import run_robustness
 
+    ensure_writable(out_dir)
     table, scores, quality = run_robustness(config, out_dir, progress=progress)
     paths = write_robustness(table, scores, quality, out_dir, asdict(config))
     text = [table[["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].to_string(index=False)]

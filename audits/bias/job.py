@@ -167,7 +167,7 @@ def _audit_generator(config: BiasAuditConfig, prompt_set, classifiers, settings:
                 "guidance": guidance, "seed": config.seed, "n_per_prompt": config.n_per_prompt, **settings}
     grids = {}
     for i, p in enumerate(prompt_set.prompts):
-        imgs = cached_images(cache, i)
+        imgs = cached_images(images.attrs["cache"], i)
         if imgs is not None:
             grids[p] = imgs
     return images, settings, grids

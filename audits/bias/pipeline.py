@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from diffeval.images import IMAGE_SUFFIXES, read_image
-from diffeval.io import atomic_write_text, digest
+from diffeval.io import atomic_savez, atomic_write_text, digest
 
 from .classifiers import AttributeClassifier, to_uint8_images
 from .prompts import PromptSet
@@ -73,7 +73,7 @@ def audit_generator(generator, prompts: PromptSet, classifiers: Sequence[Attribu
             x = generator.sample(n, prompts=[prompts.prompts[p]] * n, steps=steps, sampler=sampler, guidance=guidance,
                                  seed=settings.seed, first_index=start)
             images = to_uint8_images(x)
-            np.savez_compressed(cache / f"images_p{p:04d}_{start:06d}_{n}.npz", images=np.stack(images))
+            atomic_savez(cache / f"images_p{p:04d}_{start:06d}_{n}.npz", {"images": np.stack(images)}, compressed=True)
             df = _classify(images, classifiers)
             df.insert(0, "image_id", [f"p{p:04d}-s{start + i:06d}" for i in range(n)])
             df.insert(1, "prompt", prompts.prompts[p])
@@ -87,12 +87,15 @@ def audit_generator(generator, prompts: PromptSet, classifiers: Sequence[Attribu
         )
         bar.update(n)
     bar.close()
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["cache"] = str(cache)  # this audit's own cache folder (cached_images reads its samples there)
+    return out
 
 
 def cached_images(cache_dir: str | Path, prompt_index: int, limit: int = 16) -> np.ndarray | None:
-    """Up to ``limit`` generated images (N, H, W, C) uint8 of one prompt from an audit's cache."""
-    files = sorted(Path(cache_dir).glob(f"*/images_p{prompt_index:04d}_*.npz"))
+    """Up to ``limit`` generated images (N, H, W, C) uint8 of one prompt from one audit's cache folder (the
+    ``attrs["cache"]`` of ``audit_generator``'s table: other audits in the same --out are not mixed in)."""
+    files = sorted(Path(cache_dir).glob(f"images_p{prompt_index:04d}_*.npz"))
     parts, total = [], 0
     for f in files:
         with np.load(f) as z:

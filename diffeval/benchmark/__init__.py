@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffeval.io import ensure_writable
+
 from .distributed import World, barrier, close_world, init_world
 from .reference import load_reference
 from .report import plot_fid_vs_nfe, summary_text, write_tables
@@ -35,6 +37,7 @@ def run_benchmark(config: BenchmarkConfig, world: World | None = None) -> pd.Dat
     sources that cannot be resolved fail before any work starts. A process group this call joined
     (under torchrun, with no ``world`` given) is left again when it returns.
     """
+    ensure_writable(config.out)
     owned = world is None
     world = world or init_world()
     try:

@@ -213,4 +213,7 @@ def read_npz(path: str | Path) -> FixedImages:
         arr = quantize_uint8(x).numpy()
     if labels is not None and len(labels) != len(arr):
         raise SourceError(f"{path}: {len(labels)} labels for {len(arr)} images")
+    if labels is not None and len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise SourceError(f"{path}: labels are the requested Fashion-MNIST classes 0-9 (the judge's), found "
+                          f"{int(labels.min())} to {int(labels.max())}")
     return FixedImages(torch.from_numpy(np.ascontiguousarray(arr)), labels)

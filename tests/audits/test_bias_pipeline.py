@@ -267,3 +267,17 @@ def test_rogan_gladen_correction_in_the_shares_table_and_cli(tmp_path):
         shares[shares.value == "sneaker"].corrected.notna().any()
         and shares[shares.value != "sneaker"].corrected.isna().all()
     )
+
+
+def test_a_reused_out_shows_only_this_runs_samples(tmp_path):
+    """Two audits with different seeds in one --out: the second report's sample grids are its own images."""
+    from diffeval.audits.bias.job import BiasAuditConfig, run_bias_audit
+
+    common = {"generator": "shoe-skewed", "prompts": "fashion", "n_per_prompt": 2, "steps": 2, "batch_size": 2,
+              "n_boot": 20, "out_dir": str(tmp_path / "audit")}
+    first = run_bias_audit(BiasAuditConfig(**common, seed=0))
+    second = run_bias_audit(BiasAuditConfig(**common, seed=1))
+    assert first.images.attrs["cache"] != second.images.attrs["cache"]
+    for prompt, grid in second.grids.items():
+        assert len(grid) == 2, prompt  # not 4: the first run's cached images are not mixed in
+        assert not np.array_equal(grid, first.grids[prompt])
