@@ -126,3 +126,16 @@ def test_npz_labels_outside_the_classes_are_refused(tmp_path):
     np.savez(tmp_path / "x.npz", images=np.zeros((4, 28, 28, 1), np.uint8), labels=np.array([0, 1, 2, 42]))
     r = _run(["benchmark", str(tmp_path / "x.npz"), "--no-progress", "--out", str(tmp_path / "b")])
     assert r.exit_code == 1 and "labels are the requested Fashion-MNIST classes 0-9" in r.output, r.output
+
+
+def test_a_small_sample_leaves_only_the_metrics_it_cannot_compute_empty(tmp_path):
+    """n = 3: IS (10 splits) and density/coverage (k = 5) are NaN with a warning; FID, KID, agreement stand."""
+    import pandas as pd
+
+    with pytest.warns(UserWarning, match="is_mean, is_std left empty"):
+        r = _run(["benchmark", "sd3-reflow", "--n", "3", "--fid-resamples", "0", "--no-progress", "--out",
+                  str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    row = pd.read_csv(tmp_path / "b" / "benchmark.csv").iloc[0]
+    assert pd.isna(row["is_mean"]) and pd.isna(row["density"]) and pd.isna(row["error"])
+    assert np.isfinite(row["fid"]) and np.isfinite(row["kid"]) and 0 <= row["cond_accuracy"] <= 1

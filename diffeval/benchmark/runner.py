@@ -64,6 +64,17 @@ n_skipped: unreadable files in a folder; error: why a row failed (its metrics ar
 """
 
 
+def _guarded(out: dict, key: str, names: tuple[str, ...], compute) -> None:
+    """``out[names] = compute()``; a metric that cannot be computed at this sample size (a ValueError: IS with
+    fewer samples than splits, k-NN with k + 1 or fewer) is NaN with a warning, and the row's other metrics stand."""
+    try:
+        values = compute()
+    except ValueError as e:
+        warnings.warn(f"{key}: {', '.join(names)} left empty: {e}", stacklevel=2)
+        values = (np.nan,) * len(names)
+    out.update(zip(names, values))
+
+
 def _peak_mem_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -238,13 +249,13 @@ class RowRunner:
             # Subsets of at most half the samples, so that the subsets differ and kid_std means something;
             # the estimator is unbiased at any subset size, so the mean stays comparable.
             m = min(self.config.kid_subset_size, max(2, len(feats) // 2), max(2, len(ref.subset) // 2))
-            out["kid"], out["kid_std"] = kernel_inception_distance(
-                ref.subset, feats, self.config.kid_subsets, m, seed=self.config.seed
-            )
-            out["precision"], out["recall"] = precision_recall(ref.subset, feats, k=3)
-            out["density"], out["coverage"] = density_coverage(ref.subset, feats, k=5)
+            _guarded(out, key, ("kid", "kid_std"), lambda: kernel_inception_distance(
+                ref.subset, feats, self.config.kid_subsets, m, seed=self.config.seed))
+            _guarded(out, key, ("precision", "recall"), lambda: precision_recall(ref.subset, feats, k=3))
+            _guarded(out, key, ("density", "coverage"), lambda: density_coverage(ref.subset, feats, k=5))
         if "logits" in next(iter(chunks.values())):
-            out["is_mean"], out["is_std"] = inception_score(np.concatenate([c["logits"] for c in chunks.values()]))
+            logits = np.concatenate([c["logits"] for c in chunks.values()])
+            _guarded(out, key, ("is_mean", "is_std"), lambda: inception_score(logits))
         labels = cat["labels"]
         if (labels >= 0).all():
             k = int((cat["judged"] == labels).sum())

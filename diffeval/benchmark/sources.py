@@ -181,6 +181,15 @@ def read_image_folder(folder: str | Path) -> FixedImages:
     return FixedImages(images, None, skipped)
 
 
+def _check_labels(path, labels: torch.Tensor, n: int) -> None:
+    """One label per image, each a Fashion-MNIST class 0-9 (what the judge's class agreement compares)."""
+    if len(labels) != n:
+        raise SourceError(f"{path}: {len(labels)} labels for {n} images")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise SourceError(f"{path}: labels are the requested Fashion-MNIST classes 0-9 (the judge's), found "
+                          f"{int(labels.min())} to {int(labels.max())}")
+
+
 def read_npz(path: str | Path) -> FixedImages:
     """Images from an ``.npz`` (key ``images`` or ``arr_0``): uint8 or float in [0, 1], NHWC or NCHW
     with 1 or 3 channels (or NHW); optional ``labels``."""
@@ -211,9 +220,6 @@ def read_npz(path: str | Path) -> FixedImages:
         if x.min() < 0 or x.max() > 1:
             raise SourceError(f"{path}: float images must lie in [0, 1], found [{x.min():.3g}, {x.max():.3g}]")
         arr = quantize_uint8(x).numpy()
-    if labels is not None and len(labels) != len(arr):
-        raise SourceError(f"{path}: {len(labels)} labels for {len(arr)} images")
-    if labels is not None and len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
-        raise SourceError(f"{path}: labels are the requested Fashion-MNIST classes 0-9 (the judge's), found "
-                          f"{int(labels.min())} to {int(labels.max())}")
+    if labels is not None:
+        _check_labels(path, labels, len(arr))
     return FixedImages(torch.from_numpy(np.ascontiguousarray(arr)), labels)
