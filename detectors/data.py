@@ -54,11 +54,12 @@ def read_manifest(cache_dir: str | Path) -> list[dict]:
 
 
 def generated_images(spec: GeneratedSpec, n: int, cache_dir: str | Path, device: str = "cpu",
-                     batch_size: int = 250, progress: bool = False, generator=None) -> tuple[torch.Tensor, dict]:
+                     batch_size: int = 250, progress: bool = False, generator=None,
+                     trust_pickle: bool = False) -> tuple[torch.Tensor, dict]:
     """(n, C, H, W) uint8 images and their manifest entry; generated once, then read from the cache."""
     from diffeval.generators import load_generator
 
-    g = generator or load_generator(spec.generator, device=device)
+    g = generator or load_generator(spec.generator, device=device, trust_pickle=trust_pickle)
     steps, sampler, guidance, _, _ = g.resolve_settings(spec.steps, spec.sampler, spec.guidance)
     fp = g.fingerprint()
     cache = Path(cache_dir)

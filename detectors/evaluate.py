@@ -29,13 +29,13 @@ COLUMNS = ["generator", "family", "backbone", "sampler", "steps", "guidance", "p
 
 def evaluate_detector(model: Detector, specs: Sequence[GeneratedSpec], n: int, cache_dir: str | Path,
                       perturbations: Sequence[str] = ("none",), device: str = "cpu", data_dir=None,
-                      progress: bool = False) -> pd.DataFrame:
+                      progress: bool = False, trust_pickle: bool = False) -> pd.DataFrame:
     """Metrics on ``n`` real test images against ``n`` images of each spec, under each perturbation."""
     real_all, _ = load_fashion_mnist("test", data_dir)
     real = real_all[:n].float() / 255  # uint8 -> [0, 1], like the generated images below
     rows = []
     for spec in specs:
-        fake, entry = generated_images(spec, n, cache_dir, device, progress=progress)
+        fake, entry = generated_images(spec, n, cache_dir, device, progress=progress, trust_pickle=trust_pickle)
         x = torch.cat([real, fake.float() / 255])
         y = np.concatenate([np.zeros(len(real)), np.ones(len(fake))])
         for name in perturbations:

@@ -31,6 +31,7 @@ class TrainJob:
     cache_dir: str = "detector_cache"
     device: str = "cpu"
     out_dir: str = "detector"
+    trust_pickle: bool = False
 
     def train_config(self):
         """The DetectorTrainConfig these options describe."""
@@ -50,7 +51,7 @@ def run_train(job: TrainJob) -> str:
     """Train and save the detector into OUT; returns the final loss and validation metrics."""
     from .train import train_detector
 
-    _, log = train_detector(job.train_config(), job.cache_dir, job.out_dir, job.device)
+    _, log = train_detector(job.train_config(), job.cache_dir, job.out_dir, job.device, trust_pickle=job.trust_pickle)
     val = json.loads((Path(job.out_dir) / "config.json").read_text())["info"]["validation"]
     return f"final loss {log['loss'].iloc[-1]:.4f}; validation " + ", ".join(f"{k} {v:.4f}" for k, v in val.items())
 
@@ -67,6 +68,7 @@ class EvalJob:
     cache_dir: str = "detector_cache"
     device: str = "cpu"
     out_dir: str = "detector_eval"
+    trust_pickle: bool = False
 
 
 def run_eval(job: EvalJob) -> str:
@@ -78,8 +80,9 @@ def run_eval(job: EvalJob) -> str:
     from .model import load_detector
 
     specs = [GeneratedSpec.parse(g, job.seed) for g in _comma_list(job.generators)]
-    model = load_detector(job.detector_dir, job.device)
-    table = evaluate_detector(model, specs, job.n, job.cache_dir, _comma_list(job.perturbations), job.device)
+    model = load_detector(job.detector_dir, job.device, job.trust_pickle)
+    table = evaluate_detector(model, specs, job.n, job.cache_dir, _comma_list(job.perturbations), job.device,
+                              trust_pickle=job.trust_pickle)
     write_table(table, job.out_dir, "eval", asdict(job), floatfmt=".4f")
     return table.to_string(index=False)
 
@@ -91,6 +94,7 @@ class PredictJob:
     images: tuple[str, ...]
     detector_dir: str
     out_csv: str | None = None
+    trust_pickle: bool = False
 
 
 def run_predict(job: PredictJob) -> str:
@@ -100,7 +104,7 @@ def run_predict(job: PredictJob) -> str:
     from .evaluate import predict_files
     from .model import load_detector
 
-    rows = predict_files(load_detector(job.detector_dir), job.images)
+    rows = predict_files(load_detector(job.detector_dir, trust_pickle=job.trust_pickle), job.images)
     if job.out_csv:
         atomic_write_text(job.out_csv, rows.to_csv(index=False))
     return rows.to_string(index=False)

@@ -68,12 +68,12 @@ def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str = "cpu", data_dir=None,
-                  progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+                  progress: bool = False, trust_pickle: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """(real uint8 (R, 1, 28, 28), generated uint8 (G, 1, 28, 28), manifest entries of the generated parts)."""
     fakes, entries = [], []
     for item in cfg.generators:
         x, entry = generated_images(GeneratedSpec.parse(item, cfg.gen_seed), cfg.n_per_generator, cache_dir,
-                                    device, progress=progress)
+                                    device, progress=progress, trust_pickle=trust_pickle)
         fakes.append(x)
         entries.append(entry)
     fake = torch.cat(fakes)
@@ -89,10 +89,11 @@ def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str =
 
 def train_detector(cfg: DetectorTrainConfig, cache_dir: str | Path, out_dir: str | Path | None = None,
                    device: str = "cpu", data_dir=None, progress: bool = True,
-                   sets: tuple[torch.Tensor, torch.Tensor, list[dict]] | None = None) -> tuple[Detector, pd.DataFrame]:
+                   sets: tuple[torch.Tensor, torch.Tensor, list[dict]] | None = None,
+                   trust_pickle: bool = False) -> tuple[Detector, pd.DataFrame]:
     """Train, validate and (if ``out_dir``) save a detector. Returns it and its log (step, loss, elapsed_s)."""
     torch.manual_seed(cfg.seed)
-    real, fake, entries = sets or training_sets(cfg, cache_dir, device, data_dir, progress)
+    real, fake, entries = sets or training_sets(cfg, cache_dir, device, data_dir, progress, trust_pickle)
     r_tr, r_va = _split(len(real), cfg.val_fraction, cfg.seed)
     f_tr, f_va = _split(len(fake), cfg.val_fraction, cfg.seed + 1)
     model = Detector(cfg.detector).to(device).train()

@@ -84,6 +84,7 @@ def train_preset(
     progress: bool = True,
     init_from: str | Path | None = None,
     overrides: dict | None = None,
+    trust_pickle: bool = False,
 ) -> pd.DataFrame:
     """Train preset ``name`` on Fashion-MNIST into ``out_dir`` (default: the bundled folder).
 
@@ -104,9 +105,9 @@ def train_preset(
     if skew:
         provenance["caption_skew"] = {phrase: {str(c): v for c, v in shares.items()} for phrase, shares in skew.items()}
     if init_from:
-        provenance["init_from"] = _start_from(model, cfg, init_from)
+        provenance["init_from"] = _start_from(model, cfg, init_from, trust_pickle)
     if preset.base:
-        data = _reflow_start(preset, model, cfg, data, out, base_dir, device, provenance)
+        data = _reflow_start(preset, model, cfg, data, out, base_dir, device, provenance, trust_pickle)
     log = train(model, data, cfg, out, name, preset.family, preset.sampling, provenance, resume, progress)
     for leftover in ("train_state.pt", "reflow_pairs.pt"):
         if out_dir is None and (out / leftover).exists():
@@ -127,9 +128,9 @@ def _train_config(preset, device: str, steps: int | None, overrides: dict | None
     return cfg
 
 
-def _start_from(model: DiffusionModel, cfg, init_from: str | Path) -> dict:
+def _start_from(model: DiffusionModel, cfg, init_from: str | Path, trust_pickle: bool = False) -> dict:
     """Load ``init_from``'s weights into ``model`` and move the batch seed past its steps; returns provenance."""
-    start = load_checkpoint(init_from, "cpu")
+    start = load_checkpoint(init_from, "cpu", trust_pickle)
     model.load_state_dict(start.model.state_dict())
     done = read_config(init_from).get("training", {})
     cfg.seed += int(done.get("steps_done") or 0)  # fresh batches, not a replay of the first run's
@@ -138,11 +139,11 @@ def _start_from(model: DiffusionModel, cfg, init_from: str | Path) -> dict:
 
 
 def _reflow_start(preset, model: DiffusionModel, cfg, data: TrainingData, out: Path, base_dir, device: str,
-                  provenance: dict) -> TrainingData:
+                  provenance: dict, trust_pickle: bool = False) -> TrainingData:
     """Start a reflow student from its base's weights; its training data are (noise, sample) pairs of the
     base, made once and kept in OUT/reflow_pairs.pt until training ends."""
     base_path = Path(base_dir) if base_dir else BUNDLED_DIR / preset.base
-    base = load_checkpoint(base_path, device)
+    base = load_checkpoint(base_path, device, trust_pickle)
     model.load_state_dict(base.model.state_dict())
     pairs_path = out / "reflow_pairs.pt"
     if pairs_path.is_file():

@@ -121,6 +121,7 @@ class QualityConfig:
     seed: int = 0
     out: str = "quality"
     device: str = "auto"
+    trust_pickle: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -139,7 +140,7 @@ def run_quality(config: QualityConfig) -> tuple[pd.DataFrame, dict[str, torch.Te
     judge = load_judge()
     rows, grids = [], {}
     for name in names:
-        g = load_generator(name, config.device)
+        g = load_generator(name, config.device, config.trust_pickle)
         row, images = quality_row(g, judge, config.n, config.seed, progress=True)
         rows.append(row)
         grids[g.info.name] = images[:100]

@@ -139,3 +139,28 @@ def test_a_small_sample_leaves_only_the_metrics_it_cannot_compute_empty(tmp_path
     row = pd.read_csv(tmp_path / "b" / "benchmark.csv").iloc[0]
     assert pd.isna(row["is_mean"]) and pd.isna(row["density"]) and pd.isna(row["error"])
     assert np.isfinite(row["fid"]) and np.isfinite(row["kid"]) and 0 <= row["cond_accuracy"] <= 1
+
+
+MODEL_COMMANDS = [["train"], ["sample"], ["quality"], ["benchmark"], ["watermark", "keygen"], ["watermark", "embed"],
+                  ["watermark", "detect"], ["watermark", "robustness"], ["detect", "train"], ["detect", "eval"],
+                  ["detect", "predict"], ["audit", "score-error"], ["audit", "bias"]]
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS, ids=" ".join)
+def test_every_command_that_loads_a_model_has_the_trust_flag_its_errors_name(command):
+    r = _run([*command, "--help"])
+    assert r.exit_code == 0 and "--trust-pickle" in r.output
+
+
+def test_a_pickled_checkpoint_is_refused_then_trusted(tmp_path):
+    import torch
+
+    g = tiny_generator("ddpm")
+    save_checkpoint(tmp_path / "c", g.model, "tiny", "ddpm", g.defaults)
+    (tmp_path / "c" / "model.safetensors").unlink()
+    torch.save(g.model.state_dict(), tmp_path / "c" / "model.pt")
+    args = ["watermark", "keygen", "-g", str(tmp_path / "c"), "--radius", "2", "--seed", "1", "--out",
+            str(tmp_path / "k.safetensors")]
+    refused = _run(args)
+    assert refused.exit_code == 1 and "pass --trust-pickle" in refused.output and refused.output.count("\n") == 1
+    assert _run([*args, "--trust-pickle"]).exit_code == 0 and (tmp_path / "k.safetensors").is_file()

@@ -24,6 +24,7 @@ class KeygenJob:
     channels: tuple[int, ...] = (0,)
     seed: int | None = None
     count: int = 1
+    trust_pickle: bool = False
 
 
 def run_keygen(job: KeygenJob) -> str:
@@ -32,7 +33,7 @@ def run_keygen(job: KeygenJob) -> str:
 
     from .keys import make_key, save_key
 
-    shape = load_generator(job.generator).image_shape
+    shape = load_generator(job.generator, trust_pickle=job.trust_pickle).image_shape
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
@@ -58,6 +59,7 @@ class EmbedJob:
     guidance: float | None = None
     seed: int = 0
     unmarked: bool = False
+    trust_pickle: bool = False
 
 
 def run_embed(job: EmbedJob) -> str:
@@ -70,7 +72,7 @@ def run_embed(job: EmbedJob) -> str:
     from .embed import EmbedSettings, generate
     from .keys import load_key
 
-    g = load_generator(job.generator)
+    g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     key = load_key(job.key_path)
     key.check_shape(g.image_shape)
     n, cond = job.n, None
@@ -98,6 +100,7 @@ class DetectJob:
     key_paths: tuple[str, ...]
     detect: DetectSettings = field(default_factory=DetectSettings)
     out_path: str | None = None
+    trust_pickle: bool = False
 
 
 def image_files_of(items: tuple[str, ...]) -> list[Path]:
@@ -125,7 +128,7 @@ def run_detect(job: DetectJob) -> str:
     files = image_files_of(job.images)
     if job.out_path:
         ensure_writable(Path(job.out_path).parent)  # before the inversion work, not after it
-    g = load_generator(job.generator)
+    g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     keys = [load_key(k) for k in job.key_paths]
     table = detect_files(g, files, keys, job.detect, progress=True)
     if job.out_path:

@@ -57,6 +57,7 @@ class RobustnessConfig:
     baselines: tuple[str, ...] = ()
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
+    trust_pickle: bool = False
 
 
 def tpr_at_fpr(neg: np.ndarray, pos: np.ndarray, fpr: float) -> float:
@@ -130,7 +131,7 @@ def run_robustness(
     regen = _regen_fn(cfg.regen_generator, cfg.regen_steps)
     rows, scores, quality = [], [], []
     for gname in cfg.generators:
-        g = load_generator(gname)
+        g = load_generator(gname, trust_pickle=cfg.trust_pickle)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys, images = _marked_images(g, cfg, cache, base, progress)
         _save_samples(images, safe_path(out, f"samples_{g.info.name}.png"))

@@ -42,6 +42,7 @@ class BiasAuditConfig:
     plan_margin: float = 0.05
     plan_power: float = 0.8
     out_dir: str = "bias_audit"
+    trust_pickle: bool = False
 
     def __post_init__(self) -> None:
         if not self.plan and bool(self.generator) == bool(self.image_paths):
@@ -159,7 +160,7 @@ def _audit_generator(config: BiasAuditConfig, prompt_set, classifiers, settings:
 
     cache = Path(config.out_dir) / "cache"
     g = load_generator(twin_path(config.generator) if config.generator in TWINS else config.generator,
-                       device=config.device)
+                       device=config.device, trust_pickle=config.trust_pickle)
     sampling = SamplingSettings(config.sampler, config.steps, config.guidance, config.seed, config.batch_size)
     images = audit_generator(g, prompt_set, classifiers, config.n_per_prompt, sampling, cache)
     steps, sampler, guidance, _, _ = g.resolve_settings(config.steps, config.sampler, config.guidance)

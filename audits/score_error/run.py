@@ -52,6 +52,7 @@ class ScoreErrorConfig:
     control_steps: int = 50
     toys_dir: str | None = None
     data_dir: str | None = None
+    trust_pickle: bool = False
 
     def __post_init__(self) -> None:
         if self.data not in DATASETS:
@@ -71,12 +72,14 @@ class ScoreErrorConfig:
 
     @classmethod
     def from_options(cls, data: str, generators: tuple[str, ...], analyses: str | None, n: int | None, levels: str,
-                     n_boot: int, seed: int, toys_dir: str | None, data_dir: str | None) -> ScoreErrorConfig:
+                     n_boot: int, seed: int, toys_dir: str | None, data_dir: str | None,
+                     trust_pickle: bool = False) -> ScoreErrorConfig:
         """From ``diffeval audit score-error``'s options: ``analyses`` a comma list, ``levels`` a log-SNR grid
         (see ``parse_levels``)."""
         return cls(data=data, generators=list(generators),
                    analyses=[a.strip() for a in analyses.split(",")] if analyses else [], n=n,
-                   levels=parse_levels(levels), n_boot=n_boot, seed=seed, toys_dir=toys_dir, data_dir=data_dir)
+                   levels=parse_levels(levels), n_boot=n_boot, seed=seed, toys_dir=toys_dir, data_dir=data_dir,
+                   trust_pickle=trust_pickle)
 
 
 def parse_levels(text: str) -> list[float]:
@@ -161,7 +164,7 @@ def _mixture_models(config: ScoreErrorConfig, truth, toys_dir: Path, progress: b
             models.append(GeneratorModel(train_toy(specs[name], truth, toys_dir / config.data / name, seed=config.seed,
                                                    progress=progress), name))
         else:
-            g = load_generator(name)
+            g = load_generator(name, trust_pickle=config.trust_pickle)
             shape = g.image_shape
             if shape != tuple(truth.shape):
                 raise ValueError(
@@ -259,7 +262,8 @@ def _fashion_analyses(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, 
         idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
         return points[idx]
 
-    generators = {name: load_generator(name) for name in (config.generators or bundled_names())}
+    generators = {name: load_generator(name, trust_pickle=config.trust_pickle)
+                  for name in (config.generators or bundled_names())}
     levels = np.asarray(config.levels, dtype=float)
     if "error" in config.analyses:
         parts = [cache.get("error", name, functools.partial(score_error_table, GeneratorModel(g), truth, sample_x0,

@@ -147,7 +147,9 @@ def config_from_options(sources: tuple[str, ...] = (), spec: str | None = None, 
     and the real-data floor). ``samplers``/``steps``/``guidance`` multiply every given source."""
     from diffeval.generators import bundled_names
 
-    overrides = {**settings, "progress": False if no_progress else None}
+    # flags that are off unless given must not override a spec file's setting
+    overrides = {**settings, "progress": False if no_progress else None,
+                 "trust_pickle": settings.get("trust_pickle") or None}
     grid_opts = {"samplers": list(samplers) or [None], "steps": list(steps) or [None],
                  "guidance": list(guidance) or [None]}
     if spec:

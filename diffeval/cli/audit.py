@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import trust_pickle
+
 
 @click.group()
 def audit() -> None:
@@ -29,6 +31,7 @@ def audit() -> None:
     "--data-dir", default=None, help="Folder with the Fashion-MNIST files (else DIFFEVAL_DATA / Debian package)."
 )
 @click.option("--out", "out_dir", default="score_error", show_default=True, type=click.Path(file_okay=False))
+@trust_pickle
 def score_error(out_dir: str, **options) -> None:
     """Score error per noise level, discretisation error of the samplers, memorisation.
 
@@ -83,6 +86,7 @@ def score_error(out_dir: str, **options) -> None:
 @click.option("--plan-margin", type=float, default=0.05, show_default=True)
 @click.option("--plan-power", type=float, default=0.8, show_default=True)
 @click.option("--out", "out_dir", default="bias_audit", show_default=True, type=click.Path(file_okay=False))
+@trust_pickle
 def bias(**options) -> None:
     """Representation of attribute values per prompt, with intervals, tests and a readable report.
 

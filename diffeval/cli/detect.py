@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import trust_pickle
+
 
 @click.group()
 def detect() -> None:
@@ -32,6 +34,7 @@ def detect() -> None:
               help="Where generated images are cached (with manifest.json).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@trust_pickle
 def train_cmd(**options) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
     from diffeval.detectors.jobs import TrainJob, run_train
@@ -50,6 +53,7 @@ def train_cmd(**options) -> None:
 @click.option("--cache", "cache_dir", default="detector_cache", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", default="detector_eval", show_default=True, type=click.Path(file_okay=False))
+@trust_pickle
 def eval_cmd(**options) -> None:
     """Accuracy, balanced accuracy, AP, AUC and ECE per (generator, sampler, steps, perturbation)."""
     from diffeval.detectors.jobs import EvalJob, run_eval
@@ -61,6 +65,7 @@ def eval_cmd(**options) -> None:
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--detector", "detector_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_csv", default=None, type=click.Path(dir_okay=False), help="Also write the rows as CSV.")
+@trust_pickle
 def predict_cmd(**options) -> None:
     """P(generated) per image file; unreadable or wrongly sized files get a row with the error."""
     from diffeval.detectors.jobs import PredictJob, run_predict

@@ -6,6 +6,8 @@ import click
 
 from diffeval.generators.names import PRESET_NAMES
 
+from .options import trust_pickle
+
 
 @click.command()
 @click.option("--preset", required=True, type=click.Choice(PRESET_NAMES), help="Which preset to train.")
@@ -20,11 +22,13 @@ from diffeval.generators.names import PRESET_NAMES
               help="Continue from OUT/train_state.pt if present.")
 @click.option("--init-from", default=None,
               help="Start from this checkpoint's weights (same architecture), fresh optimizer.")
-def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from) -> None:
+@trust_pickle
+def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from, trust_pickle) -> None:
     """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
     from ..bundle import train_preset
 
-    log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from)
+    log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from,
+                       trust_pickle=trust_pickle)
     click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
 
 
@@ -43,7 +47,7 @@ def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from)
 @click.option("--npz", "npz", default=None, type=click.Path(dir_okay=False),
               help="Also save the images (uint8) here.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--trust-pickle", is_flag=True, help="Allow a pickled checkpoint (only from a source you trust).")
+@trust_pickle
 def sample(**options) -> None:
     """Sample images from a generator into a PNG grid (and optionally an .npz archive)."""
     from ..sampling import SampleConfig, run_sample, write_sample

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import trust_pickle
+
 
 @click.command()
 @click.argument("sources", nargs=-1)
@@ -34,8 +36,7 @@ import click
               help="Output folder  [default: results/benchmark].")
 @click.option("--device", default=None, help="cuda, mps, cpu or auto  [default: auto].")
 @click.option("--data-dir", default=None, help="Folder with the Fashion-MNIST files.")
-@click.option("--trust-pickle", is_flag=True, default=None,
-              help="Allow pickled checkpoints (only from a source you trust).")
+@trust_pickle
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def benchmark(**options) -> None:
     """Evaluate SOURCES (bundled generator names, checkpoint dirs, image folders, .npz archives,
@@ -79,6 +80,7 @@ def stats(**options) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out", default="quality", show_default=True, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
+@trust_pickle
 def quality(**options) -> None:
     """Judge samples of each generator with the bundled classifier (class agreement / chi-square).
 

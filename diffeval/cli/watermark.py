@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import trust_pickle
+
 PATTERN_CHOICE = click.Choice(["rings", "rand", "zeros"])
 DETECT_OPTIONS = ("inv_steps", "fixed_point", "alpha", "sigma", "test")
 
@@ -55,6 +57,7 @@ def watermark() -> None:
               help="Make this many keys (OUT gets -1, -2, ... suffixes).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Key file (.safetensors). Keep it private.")
+@trust_pickle
 def keygen(**options) -> None:
     """Make Tree-Ring key file(s) for a generator's image shape."""
     from diffeval.watermark.jobs import KeygenJob, run_keygen
@@ -75,6 +78,7 @@ def keygen(**options) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--unmarked", is_flag=True, help="Also write the unmarked twins (same seeds) to OUT/unmarked.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@trust_pickle
 def embed(**options) -> None:
     """Generate N images carrying KEY with the generator's deterministic sampler; PNGs + grid."""
     from diffeval.watermark.jobs import EmbedJob, run_embed
@@ -90,6 +94,7 @@ def embed(**options) -> None:
 @_detect_options
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="CSV of the rows (also .md and .json beside it).")
+@trust_pickle
 def detect(**options) -> None:
     """Detect KEY(s) in IMAGES (files or folders): one row per image with score, distance, p-value, decision."""
     from diffeval.watermark.jobs import DetectJob, run_detect
@@ -120,6 +125,7 @@ def detect(**options) -> None:
 @_detect_options
 @click.option("--out", "out_dir", default="results/watermark", show_default=True, type=click.Path(file_okay=False))
 @click.option("--no-progress", is_flag=True)
+@trust_pickle
 def robustness(out_dir: str, no_progress: bool, **options) -> None:
     """Detection under attacks: AUC, TPR at 1% and 0.1% FPR, accuracy and measured FPR of the p-value rule."""
     from diffeval.watermark.jobs import robustness_config, run_robustness_job
