@@ -25,6 +25,12 @@ class DiffevalGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:  # a bad option value or a missing argument: one line too
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+            click.echo(f"error: {e.format_message()}{hint}", err=True)
+            ctx.exit(2)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as e:  # the CLI's promise: one clear line, non-zero exit

@@ -1,0 +1,140 @@
+"""Property-based runs of the CLI's option space (hypothesis): every draw either exits 0 with complete output,
+or prints one ``error:`` line, exits non-zero and leaves nothing behind; a value outside its range is never
+accepted silently."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from diffeval.cli import main
+from diffeval.generators.checkpoints import save_checkpoint
+
+from .helpers import tiny_generator
+
+COUNTS: dict[str, dict[str, int]] = {}
+NUMBERS = st.one_of(st.integers(-3, 6), st.floats(-3, 6), st.sampled_from(["nan", "inf", "-inf", "1e400", "x", ""]))
+
+
+def mostly(valid) -> st.SearchStrategy:
+    """Three parts valid values to one part anything (so whole valid command lines are common too)."""
+    return st.one_of(valid, valid, valid, NUMBERS)
+
+
+COUNT = mostly(st.integers(1, 4))
+SCALE = mostly(st.floats(0, 5))
+UNIT = mostly(st.floats(0, 1))
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _check(result, out: Path, complete, valid: bool, command: str) -> None:
+    tally = COUNTS.setdefault(command, {"examples": 0, "ok": 0, "refused": 0})
+    tally["examples"] += 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        tally["ok"] += 1
+        assert valid, f"accepted silently: {result.output}"
+        assert complete(), result.output
+    else:
+        tally["refused"] += 1
+        assert not valid, result.output
+        lines = [line for line in result.output.splitlines() if not line.startswith("warning:")]
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+        assert not out.exists() or not any(p.is_file() and not p.name.startswith(".") for p in out.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("props")
+    g = tiny_generator("sd1")
+    save_checkpoint(root / "sd1", g.model, "tiny-sd1", "sd1", g.defaults)
+    rng = np.random.default_rng(0)
+    np.savez(root / "ref.npz", images=(rng.random((60, 8, 8, 1)) * 255).astype(np.uint8))
+    return root
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
+
+
+def test_sample_option_space(workspace):
+    _sample_draws(workspace)
+    tally = COUNTS["sample"]
+    print(f"sample: {tally}")
+    assert tally["examples"] >= 60 and tally["ok"] >= 3 and tally["refused"] >= 3
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=COUNT, steps=COUNT, guidance=SCALE, eta=UNIT, seed=st.integers(-1, 3))
+def _sample_draws(workspace, n, steps, guidance, eta, seed):
+    out = workspace / "sample-out"
+    shutil.rmtree(out, ignore_errors=True)
+    n, steps, guidance, eta = map(_text, (n, steps, guidance, eta))
+    g, e = _as_number(guidance), _as_number(eta)
+    valid = (_is_int(n) and int(n) >= 1 and int(n) <= 6 and _is_int(steps) and int(steps) >= 1
+             and g is not None and math.isfinite(g) and g >= 0 and e is not None and math.isfinite(e) and 0 <= e <= 1
+             and seed >= 0)
+    if _is_int(n) and int(n) > 6:
+        n = "6"  # keep the run short; n's validity is then that of 6
+        valid = valid or (_is_int(steps) and int(steps) >= 1 and g is not None and math.isfinite(g) and g >= 0
+                          and e is not None and math.isfinite(e) and 0 <= e <= 1 and seed >= 0)
+    args = ["sample", "-g", str(workspace / "sd1"), "--prompt", "a shoe", "--n", n, "--steps", steps,
+            "--guidance", guidance, "--eta", eta, "--seed", str(seed), "--out", str(out / "grid.png"),
+            "--npz", str(out / "x.npz")]
+    result = CliRunner().invoke(main, args, obj={})
+
+    def complete() -> bool:
+        with Image.open(out / "grid.png") as img:
+            img.load()
+        return np.load(out / "x.npz")["images"].shape[0] == int(n)
+
+    _check(result, out, complete, valid, "sample")
+
+
+def test_benchmark_option_space(workspace):
+    _benchmark_draws(workspace)
+    tally = COUNTS["benchmark"]
+    print(f"benchmark: {tally}")
+    assert tally["examples"] >= 40 and tally["ok"] >= 2 and tally["refused"] >= 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=mostly(st.integers(2, 6)), steps=COUNT, batch=COUNT, resamples=mostly(st.integers(0, 3)))
+def _benchmark_draws(workspace, n, steps, batch, resamples):
+    out = workspace / "bench-out"
+    shutil.rmtree(out, ignore_errors=True)
+    n, steps, batch, resamples = map(_text, (n, steps, batch, resamples))
+    ints = {k: int(v) if _is_int(v) else None for k, v in
+            {"n": n, "steps": steps, "batch": batch, "resamples": resamples}.items()}
+    valid = (ints["n"] is not None and ints["n"] >= 2 and ints["steps"] is not None and ints["steps"] >= 1
+             and ints["batch"] is not None and ints["batch"] >= 1 and ints["resamples"] is not None
+             and ints["resamples"] >= 0)
+    args = ["benchmark", str(workspace / "sd1"), "--n", n, "--steps", steps, "--batch-size", batch,
+            "--fid-resamples", resamples, "--guidance", "1", "--reference", str(workspace / "ref.npz"),
+            "--device", "cpu", "--no-progress", "--out", str(out)]
+    result = CliRunner().invoke(main, args, obj={})
+    _check(result, out, lambda: (out / "benchmark.csv").is_file() and (out / "benchmark.json").is_file(), valid,
+           "benchmark")
