@@ -84,25 +84,26 @@ def test_sample_option_space(workspace):
     _sample_draws(workspace)
     tally = COUNTS["sample"]
     print(f"sample: {tally}")
-    assert tally["examples"] >= 60 and tally["ok"] >= 3 and tally["refused"] >= 3
+    assert tally["examples"] >= 150 and tally["ok"] >= 5 and tally["refused"] >= 5
 
 
-@settings(max_examples=80, deadline=None)
-@given(n=COUNT, steps=COUNT, guidance=SCALE, eta=UNIT, seed=st.integers(-1, 3))
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(n=COUNT, steps=COUNT, guidance=SCALE, eta=UNIT, seed=mostly(st.integers(0, 3)))
 def _sample_draws(workspace, n, steps, guidance, eta, seed):
     out = workspace / "sample-out"
     shutil.rmtree(out, ignore_errors=True)
-    n, steps, guidance, eta = map(_text, (n, steps, guidance, eta))
+    n, steps, guidance, eta, seed = map(_text, (n, steps, guidance, eta, seed))
     g, e = _as_number(guidance), _as_number(eta)
     valid = (_is_int(n) and int(n) >= 1 and int(n) <= 6 and _is_int(steps) and int(steps) >= 1
              and g is not None and math.isfinite(g) and g >= 0 and e is not None and math.isfinite(e) and 0 <= e <= 1
-             and seed >= 0)
+             and _is_int(seed) and 0 <= int(seed) < 2**32)
     if _is_int(n) and int(n) > 6:
         n = "6"  # keep the run short; n's validity is then that of 6
         valid = valid or (_is_int(steps) and int(steps) >= 1 and g is not None and math.isfinite(g) and g >= 0
-                          and e is not None and math.isfinite(e) and 0 <= e <= 1 and seed >= 0)
+                          and e is not None and math.isfinite(e) and 0 <= e <= 1
+                          and _is_int(seed) and 0 <= int(seed) < 2**32)
     args = ["sample", "-g", str(workspace / "sd1"), "--prompt", "a shoe", "--n", n, "--steps", steps,
-            "--guidance", guidance, "--eta", eta, "--seed", str(seed), "--out", str(out / "grid.png"),
+            "--guidance", guidance, "--eta", eta, "--seed", seed, "--out", str(out / "grid.png"),
             "--npz", str(out / "x.npz")]
     result = CliRunner().invoke(main, args, obj={})
 
@@ -121,7 +122,7 @@ def test_benchmark_option_space(workspace):
     assert tally["examples"] >= 40 and tally["ok"] >= 2 and tally["refused"] >= 2
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(n=mostly(st.integers(2, 6)), steps=COUNT, batch=COUNT, resamples=mostly(st.integers(0, 3)))
 def _benchmark_draws(workspace, n, steps, batch, resamples):
     out = workspace / "bench-out"

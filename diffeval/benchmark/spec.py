@@ -72,6 +72,8 @@ class BenchmarkConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= {lo}, got {value!r}")
+        if self.seed >= 2**32:  # noise is seeded by the seed's 32 bits
+            raise ValueError(f"--seed: must lie in [0, 2**32), got {self.seed}")
 
 
 @dataclass(frozen=True)
