@@ -1,0 +1,100 @@
+"""Kill-and-resume: a long command stopped right after its K-th cached item and run again gives the table of an
+uninterrupted run (timing columns aside), for several K."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from diffeval.cli import main
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: no ``except Exception`` handler of the code under test can swallow it."""
+
+
+def _kill_after(monkeypatch, module, name: str, k: int) -> dict:
+    real, calls = getattr(module, name), {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == k:
+            raise Killed
+        return out
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def _max_diff(a: pd.DataFrame, b: pd.DataFrame, skip=()) -> float:
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    worst = 0.0
+    for c in a.columns:
+        if c in skip:
+            continue
+        if a[c].dtype.kind in "fi":
+            x, y = a[c].to_numpy(float), b[c].to_numpy(float)
+            assert np.array_equal(np.isnan(x), np.isnan(y)), c
+            worst = max(worst, float(np.nanmax(np.abs(x - y), initial=0.0)))
+        else:
+            assert (a[c].fillna("").astype(str) == b[c].fillna("").astype(str)).all(), c
+    return worst
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args, obj={})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+ROBUSTNESS = ["watermark", "robustness", "-g", "sd3-reflow", "--n", "3", "--pattern", "rings", "--attacks",
+              "clean,jpeg:50", "--no-quality", "--inv-steps", "2", "--fixed-point", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def robustness_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("robust") / "full"
+    _run([*ROBUSTNESS, "--out", str(out)])
+    return pd.read_csv(out / "robustness.csv")
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_watermark_robustness_resumes(tmp_path, monkeypatch, robustness_reference, k):
+    import diffeval.watermark.robustness as robustness
+
+    out = tmp_path / "killed"
+    _kill_after(monkeypatch, robustness, "atomic_torch_save", k)
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, [*ROBUSTNESS, "--out", str(out)], obj={}, catch_exceptions=False)
+    assert not (out / "robustness.csv").exists() and len(list((out / "cache").glob("*.pt"))) == k
+    monkeypatch.undo()
+    _run([*ROBUSTNESS, "--out", str(out)])
+    resumed = pd.read_csv(out / "robustness.csv")
+    assert _max_diff(resumed, robustness_reference, skip=("detect_s_per_image",)) == 0.0
+
+
+SCORE_ERROR = ["audit", "score-error", "--data", "fashion", "-g", "sd3-reflow", "-g", "sd3", "--analyses",
+               "memorisation", "--n", "6"]
+
+
+@pytest.fixture(scope="module")
+def score_error_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("score") / "full"
+    _run([*SCORE_ERROR, "--out", str(out)])
+    return pd.read_csv(out / "memorisation_samples.csv")
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_score_error_resumes(tmp_path, monkeypatch, score_error_reference, k):
+    import diffeval.audits.score_error.run as run
+
+    out = tmp_path / "killed"
+    _kill_after(monkeypatch, run, "atomic_write_text", k)
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, [*SCORE_ERROR, "--out", str(out)], obj={}, catch_exceptions=False)
+    monkeypatch.undo()
+    _run([*SCORE_ERROR, "--out", str(out)])
+    assert _max_diff(pd.read_csv(out / "memorisation_samples.csv"), score_error_reference) == 0.0
