@@ -98,3 +98,29 @@ def test_score_error_resumes(tmp_path, monkeypatch, score_error_reference, k):
     monkeypatch.undo()
     _run([*SCORE_ERROR, "--out", str(out)])
     assert _max_diff(pd.read_csv(out / "memorisation_samples.csv"), score_error_reference) == 0.0
+
+
+DETECT = ["detect", "train", "--train-generators", "sd3-reflow,dit@ddim:2", "--n-per-generator", "8", "--steps", "2",
+          "--batch-size", "4", "--stem-stride", "2"]
+
+
+def test_detect_train_resumes_from_its_image_cache(tmp_path, monkeypatch):
+    """Killed after the first generator's images were cached, a rerun reuses them and trains the same detector."""
+    import json
+
+    from safetensors.torch import load_file
+
+    import diffeval.detectors.data as data
+
+    _run([*DETECT, "--cache", str(tmp_path / "c-full"), "--out", str(tmp_path / "full")])
+    _kill_after(monkeypatch, data, "atomic_savez", 1)
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, [*DETECT, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "d")], obj={},
+                           catch_exceptions=False)
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 1 and not (tmp_path / "d" / "model.safetensors").exists()
+    monkeypatch.undo()
+    _run([*DETECT, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "d")])
+    full, resumed = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("full", "d"))
+    assert all(np.array_equal(full[k].numpy(), resumed[k].numpy()) for k in full)
+    val = [json.loads((tmp_path / d / "config.json").read_text())["info"]["validation"] for d in ("full", "d")]
+    assert val[0] == val[1]
