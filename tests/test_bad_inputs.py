@@ -164,3 +164,17 @@ def test_a_pickled_checkpoint_is_refused_then_trusted(tmp_path):
     refused = _run(args)
     assert refused.exit_code == 1 and "pass --trust-pickle" in refused.output and refused.output.count("\n") == 1
     assert _run([*args, "--trust-pickle"]).exit_code == 0 and (tmp_path / "k.safetensors").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["watermark", "keygen", "-g", "sd3-reflow", "--count", "0"], "--count: must be at least 1"),
+    (["watermark", "embed", "-g", "sd3-reflow", "--key", "k", "--n", "0"], "--n: must be at least 1"),
+    (["watermark", "robustness", "--n", "0"], "--n: must be an integer >= 1"),
+    (["watermark", "robustness", "--n-unmarked", "-2"], "--n-unmarked: must be an integer >= 1"),
+])
+def test_watermark_counts_are_checked_before_work(tmp_path, args, message):
+    """A zero count used to exit 0 having written nothing (keygen) or fail deep inside (robustness)."""
+    out = tmp_path / "o"
+    r = _run([*args, "--out", str(out)])
+    assert r.exit_code == 1 and r.output.startswith(f"error: {message}"), r.output
+    assert not out.exists()

@@ -26,6 +26,10 @@ class KeygenJob:
     count: int = 1
     trust_pickle: bool = False
 
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"--count: must be at least 1, got {self.count}")
+
 
 def run_keygen(job: KeygenJob) -> str:
     """Write the key file(s) (mode 0600); one line per key."""
@@ -60,6 +64,10 @@ class EmbedJob:
     seed: int = 0
     unmarked: bool = False
     trust_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"--n: must be at least 1, got {self.n}")
 
 
 def run_embed(job: EmbedJob) -> str:

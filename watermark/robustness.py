@@ -59,6 +59,15 @@ class RobustnessConfig:
     detect: DetectSettings = field(default_factory=DetectSettings)
     trust_pickle: bool = False
 
+    def __post_init__(self) -> None:
+        counts = {"n": self.n, "n_unmarked": 1 if self.n_unmarked is None else self.n_unmarked,
+                  "regen_steps": self.regen_steps}
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= 1, got {value!r}")
+        if not self.generators or not self.patterns:
+            raise ValueError("--generator and --pattern: name at least one of each")
+
 
 def tpr_at_fpr(neg: np.ndarray, pos: np.ndarray, fpr: float) -> float:
     """Largest TPR of a threshold on the scores (higher = marked) whose empirical FPR is <= ``fpr``.
