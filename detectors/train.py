@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from diffeval.checks import require_ints
 from diffeval.data import load_fashion_mnist
 from diffeval.io import atomic_write_text
 
@@ -43,10 +44,7 @@ class DetectorTrainConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def __post_init__(self) -> None:
-        for name in ("n_per_generator", "steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= 1, got {value!r}")
+        require_ints({name: (getattr(self, name), 1) for name in ("n_per_generator", "steps", "batch_size")})
         if not (self.lr > 0 and self.lr < float("inf")):
             raise ValueError(f"--lr: must be a finite number > 0, got {self.lr!r}")
         if not self.generators:

@@ -80,11 +80,16 @@ def _text(value) -> str:
     return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
+def _assert_tally(command: str, examples: int, at_least: int) -> None:
+    """The run saw ``examples`` draws, at least ``at_least`` of them accepted and as many refused."""
+    tally = COUNTS[command]
+    print(f"{command}: {tally}")
+    assert tally["examples"] >= examples and tally["ok"] >= at_least and tally["refused"] >= at_least
+
+
 def test_sample_option_space(workspace):
     _sample_draws(workspace)
-    tally = COUNTS["sample"]
-    print(f"sample: {tally}")
-    assert tally["examples"] >= 150 and tally["ok"] >= 5 and tally["refused"] >= 5
+    _assert_tally("sample", 150, 5)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -93,15 +98,12 @@ def _sample_draws(workspace, n, steps, guidance, eta, seed):
     out = workspace / "sample-out"
     shutil.rmtree(out, ignore_errors=True)
     n, steps, guidance, eta, seed = map(_text, (n, steps, guidance, eta, seed))
-    g, e = _as_number(guidance), _as_number(eta)
-    valid = (_is_int(n) and int(n) >= 1 and int(n) <= 6 and _is_int(steps) and int(steps) >= 1
-             and g is not None and math.isfinite(g) and g >= 0 and e is not None and math.isfinite(e) and 0 <= e <= 1
-             and _is_int(seed) and 0 <= int(seed) < 2**32)
     if _is_int(n) and int(n) > 6:
         n = "6"  # keep the run short; n's validity is then that of 6
-        valid = valid or (_is_int(steps) and int(steps) >= 1 and g is not None and math.isfinite(g) and g >= 0
-                          and e is not None and math.isfinite(e) and 0 <= e <= 1
-                          and _is_int(seed) and 0 <= int(seed) < 2**32)
+    g, e = _as_number(guidance), _as_number(eta)
+    valid = (_is_int(n) and int(n) >= 1 and _is_int(steps) and int(steps) >= 1
+             and g is not None and math.isfinite(g) and g >= 0 and e is not None and math.isfinite(e) and 0 <= e <= 1
+             and _is_int(seed) and 0 <= int(seed) < 2**32)
     args = ["sample", "-g", str(workspace / "sd1"), "--prompt", "a shoe", "--n", n, "--steps", steps,
             "--guidance", guidance, "--eta", eta, "--seed", seed, "--out", str(out / "grid.png"),
             "--npz", str(out / "x.npz")]
@@ -117,9 +119,7 @@ def _sample_draws(workspace, n, steps, guidance, eta, seed):
 
 def test_benchmark_option_space(workspace):
     _benchmark_draws(workspace)
-    tally = COUNTS["benchmark"]
-    print(f"benchmark: {tally}")
-    assert tally["examples"] >= 40 and tally["ok"] >= 2 and tally["refused"] >= 2
+    _assert_tally("benchmark", 40, 2)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -20,6 +20,7 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
+from diffeval.checks import require_ints
 from diffeval.generators import Generator, load_generator
 from diffeval.io import atomic_torch_save, digest, safe_path
 
@@ -60,11 +61,8 @@ class RobustnessConfig:
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
-        counts = {"n": self.n, "n_unmarked": 1 if self.n_unmarked is None else self.n_unmarked,
-                  "regen_steps": self.regen_steps}
-        for name, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= 1, got {value!r}")
+        require_ints({"n": (self.n, 1), "n_unmarked": (1 if self.n_unmarked is None else self.n_unmarked, 1),
+                      "regen_steps": (self.regen_steps, 1)})
         if not self.generators or not self.patterns:
             raise ValueError("--generator and --pattern: name at least one of each")
 

@@ -84,12 +84,12 @@ def save_npz(images: torch.Tensor, path: str | Path, **extra: np.ndarray) -> Pat
     return atomic_savez(path, {"images": to_uint8(images), **extra}, compressed=True)
 
 
-def save_pngs(arrays: Sequence[np.ndarray], folder: str | Path, names: Sequence[str] | None = None) -> list[Path]:
-    """uint8 (H, W, C) arrays as PNG files in ``folder`` (``00000.png``, ... unless ``names``), each atomic."""
+def save_pngs(arrays: Sequence[np.ndarray], folder: str | Path) -> list[Path]:
+    """uint8 (H, W, C) arrays as PNG files ``00000.png``, ``00001.png``, ... in ``folder``, each atomic."""
     folder = Path(folder)
     paths = []
     for i, a in enumerate(arrays):
-        path = folder / (names[i] if names else f"{i:05d}.png")
+        path = folder / f"{i:05d}.png"
         with atomic_output(path) as tmp:
             Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(tmp, format="PNG")
         paths.append(path)
