@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from diffeval.checks import require_ints, require_range, require_seeds
+
 
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
@@ -32,6 +34,11 @@ class TrainJob:
     device: str = "cpu"
     out_dir: str = "detector"
     trust_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        require_seeds(seed=self.seed)
+        require_range("dark_p", self.dark_p, 0, 1)
+        self.train_config()  # every other range, before any work
 
     def train_config(self):
         """The DetectorTrainConfig these options describe."""
@@ -69,6 +76,14 @@ class EvalJob:
     device: str = "cpu"
     out_dir: str = "detector_eval"
     trust_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        from .perturb import check_perturbation
+
+        require_ints({"n": (self.n, 1)})
+        require_seeds(seed=self.seed)
+        for name in _comma_list(self.perturbations) or ["(none given)"]:
+            check_perturbation(name)
 
 
 def run_eval(job: EvalJob) -> str:

@@ -36,8 +36,32 @@ def zero_dark(x: torch.Tensor, level: int) -> torch.Tensor:
     return torch.where(y * 255 < level - 0.5, torch.zeros_like(y), y)
 
 
+_RANGES = {"jpeg": (1, 100), "blur": (0, 50), "resize": (0, 1), "dark": (0, 256)}  # (lo, hi]: quality, sigma px,
+# scale, level
+
+
+def check_perturbation(name: str) -> str:
+    """``name`` if ``perturb`` can apply it: none, jpegQ (Q in [1, 100]), blurS (sigma in (0, 50] px), resizeF
+    (F in (0, 1]) or darkK (integer K in [1, 256]); else a ValueError naming the choices."""
+    for prefix, (lo, hi) in _RANGES.items():
+        if name.startswith(prefix):
+            try:
+                v = float(name[len(prefix):])
+            except ValueError:
+                break
+            ok = (lo <= v <= hi) if prefix == "jpeg" else (lo < v <= hi)
+            if ok and (prefix != "dark" or name[4:].isdigit()):
+                return name
+            break
+    if name != "none":
+        raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)}, or jpegQ "
+                         "(Q in [1, 100]), blurS (sigma in (0, 50] px), resizeF (F in (0, 1]), darkK (K in 1-256)")
+    return name
+
+
 def perturb(x: torch.Tensor, name: str) -> torch.Tensor:
     """One of EVAL_PERTURBATIONS, or ``darkK`` (levels below K set to 0), applied to every image."""
+    check_perturbation(name)
     if name == "none":
         return levels(x)
     if name.startswith("jpeg"):

@@ -44,7 +44,8 @@ class DetectorTrainConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def __post_init__(self) -> None:
-        require_ints({name: (getattr(self, name), 1) for name in ("n_per_generator", "steps", "batch_size")})
+        require_ints({"n_per_generator": (self.n_per_generator, 1), "steps": (self.steps, 1),
+                      "batch_size": (self.batch_size, 2)})  # half real, half generated: two at least
         if not (self.lr > 0 and self.lr < float("inf")):
             raise ValueError(f"--lr: must be a finite number > 0, got {self.lr!r}")
         if not self.generators:

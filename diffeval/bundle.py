@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from diffeval.checks import require_ints
 from diffeval.generators import BUNDLED_DIR, load_checkpoint
 from diffeval.generators.checkpoints import read_config
 from diffeval.generators.model import DiffusionModel
@@ -92,6 +93,8 @@ def train_preset(
     continue training an exported model with a fresh optimizer); ignored when resuming from
     ``out_dir/train_state.pt``. ``overrides``: TrainConfig fields to replace (lr, lr_schedule, ...).
     """
+    if steps is not None:
+        require_ints({"steps": (steps, 1)})
     presets = all_presets()
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")

@@ -62,6 +62,57 @@ def ensure_writable(folder: str | Path) -> Path:
     return folder
 
 
+LOCK_NAME = ".diffeval.lock"
+
+
+class FolderBusyError(ValueError):
+    """Another diffeval run holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def folders_locked(*folders: str | Path | None, command: str = "diffeval") -> Iterator[None]:
+    """Hold an exclusive lock on each folder (created if needed; None is skipped) for the block, so that a
+    second run on the same ``--out`` or cache is refused at once with FolderBusyError naming the holder,
+    instead of the two interleaving their caches. The lock is ``flock`` on ``<folder>/.diffeval.lock``: the
+    kernel drops it when the holder exits, killed or not, so a crash leaves no stale lock. Where ``fcntl``
+    is missing (Windows) the block runs unlocked. A folder the lock created and the block left empty is removed
+    again, so a run refused early leaves nothing behind."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        yield
+        return
+    unique = dict.fromkeys(Path(f).resolve() for f in folders if f is not None)
+    with contextlib.ExitStack() as stack:
+        for folder in unique:
+            if not folder.exists():
+                stack.callback(_remove_if_only_lock, folder)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            except OSError as e:
+                raise ValueError(f"cannot write to {folder} ({e.strerror or e})") from None
+            stack.callback(os.close, fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise FolderBusyError(f"{folder} is in use by another diffeval run ({holder}); wait for it to "
+                                      f"finish or choose another folder") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}, {command}".encode(), 0)
+        yield
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    try:
+        if [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+            (folder / LOCK_NAME).unlink()
+            folder.rmdir()
+    except OSError:
+        pass
+
+
 def atomic_write_text(path: str | Path, text: str, mode: int = FILE_MODE) -> Path:
     """Write a text file atomically (see ``atomic_output``); returns its path."""
     with atomic_output(path, mode) as tmp:
@@ -214,9 +265,16 @@ def read_model_weights(directory: str | Path, trust_pickle: bool = False) -> dic
 
 
 def _read_pickled_state(path: Path) -> dict[str, torch.Tensor]:
+    import pickle
+
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's message is many lines, suggesting to allow-list the globals
+        first = str(e).split("Unsupported global:")[-1].split(".")[0].strip() if "Unsupported global" in str(e) else ""
+        raise ModelDirError(f"{path}: the pickle holds objects other than tensors{f' ({first})' if first else ''}, "
+                            "refused even with --trust-pickle (it may be malicious)") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

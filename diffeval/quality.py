@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 
+from diffeval.checks import require_ints, require_seeds
 from diffeval.generators import Generator
 from diffeval.generators.interface import class_conditions as generator_class_conditions
 from diffeval.generators.samplers import nfe as sampler_nfe
@@ -124,12 +126,16 @@ class QualityConfig:
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"--n: must be at least 1, got {self.n}")
+        require_ints({"n": (self.n, 1)})
+        require_seeds(seed=self.seed)
 
 
 def run_quality(config: QualityConfig) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
-    """The quality table (COLUMNS) and the first 100 images of each generator, by name."""
+    """The quality table (COLUMNS) and the first 100 images of each generator, by name.
+
+    Each finished generator's row and images are cached in ``<out>/cache/<name>-<hash>.npz`` (the hash covers
+    the weights, n, seed and device), so a run killed part-way resumes with the generators it has not done.
+    """
     from diffeval.generators import bundled_names, load_generator
 
     from .judge import load_judge
@@ -141,10 +147,26 @@ def run_quality(config: QualityConfig) -> tuple[pd.DataFrame, dict[str, torch.Te
     rows, grids = [], {}
     for name in names:
         g = load_generator(name, config.device, config.trust_pickle)
-        row, images = quality_row(g, judge, config.n, config.seed, progress=True)
+        row, images = _cached_row(config, g, judge)
         rows.append(row)
-        grids[g.info.name] = images[:100]
+        grids[g.info.name] = images
     return quality_table(rows), grids
+
+
+def _cached_row(config: QualityConfig, g: Generator, judge: Judge) -> tuple[dict, torch.Tensor]:
+    """One generator's row and first 100 images, from the cache or made and then cached."""
+    from .io import atomic_savez, digest, safe_path
+
+    device = str(next(g.model.parameters()).device)
+    key = digest({"weights": g.fingerprint(), "n": config.n, "seed": config.seed, "device": device})
+    path = safe_path(Path(config.out) / "cache", f"{g.info.name}-{key}", suffix=".npz")
+    if path.is_file():
+        with np.load(path) as data:
+            return json.loads(str(data["row"])), torch.from_numpy(data["images"])
+    row, images = quality_row(g, judge, config.n, config.seed, progress=True)
+    grid = images[:100].float().cpu()
+    atomic_savez(path, {"row": np.array(json.dumps(row)), "images": grid.numpy()})
+    return row, grid
 
 
 def write_quality(config: QualityConfig, table: pd.DataFrame, grids: dict[str, torch.Tensor]) -> str:

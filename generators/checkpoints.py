@@ -8,7 +8,6 @@ config.json holds {"format": "diffeval-generator", "version": 1, "name", "family
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from diffeval.io import ModelDirError, read_model_config, read_model_weights, save_model_dir
 
 from .config import ModelConfig, SamplingDefaults
+from .footprint import check_footprint
 from .interface import Generator
 from .model import DiffusionModel
 
@@ -29,28 +29,13 @@ class CheckpointError(ModelDirError):
     """A checkpoint directory that cannot be loaded; the message says why and what to do."""
 
 
-MAX_PARAMS_ENV = "DIFFEVAL_MAX_PARAMS"
-DEFAULT_MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights; the bundled models have 1-3 M
-
-
-def parameter_count(config: ModelConfig) -> int:
-    """Parameters the config would build, counted on PyTorch's meta device (no memory is allocated)."""
-    with torch.device("meta"):
-        return sum(p.numel() for p in DiffusionModel(config).parameters())
-
-
-def check_size(config: ModelConfig, where: object = "config") -> int:
-    """Refuse a config whose model would exceed ``$DIFFEVAL_MAX_PARAMS`` parameters (default 2e9), before any
-    memory is allocated for it; returns the count."""
-    limit = int(os.environ.get(MAX_PARAMS_ENV) or DEFAULT_MAX_PARAMS)
+def check_size(config: ModelConfig, where: object = "config") -> tuple[int, int]:
+    """(parameters, activation bytes per image) of the config, or CheckpointError when either is over its
+    limit (``diffeval.generators.footprint.check_footprint``), before any memory is allocated for the model."""
     try:
-        n = parameter_count(config)
-    except (RuntimeError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{where}: the model config cannot be built ({str(e).splitlines()[0]})") from None
-    if n > limit:
-        raise CheckpointError(f"{where}: the model would have {n:,} parameters ({4 * n / 2**30:.1f} GiB of float32), "
-                              f"over the limit of {limit:,}; set {MAX_PARAMS_ENV} to allow more")
-    return n
+        return check_footprint(config, where)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def save_checkpoint(

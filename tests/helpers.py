@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from diffeval.generators.config import ModelConfig, SamplingDefaults
@@ -55,10 +57,11 @@ def tiny_config(kind: str) -> ModelConfig:
 TINY_KINDS = ["ddpm", "sd1", "sd2", "dit", "sd3"]
 
 
-def tiny_generator(kind: str, seed: int = 0, randomize_output: bool = True) -> Generator:
-    """An untrained tiny generator; zero-initialised output layers get random weights so outputs vary."""
+def tiny_generator(kind: str, seed: int = 0, randomize_output: bool = True, image_size: int = 8) -> Generator:
+    """An untrained tiny generator (1 x image_size x image_size; 28 for the judge); zero-initialised output
+    layers get random weights so outputs vary."""
     torch.manual_seed(seed)
-    model = DiffusionModel(tiny_config(kind))
+    model = DiffusionModel(dataclasses.replace(tiny_config(kind), image_size=image_size))
     if randomize_output:
         with torch.no_grad():
             for p in model.parameters():

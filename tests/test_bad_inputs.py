@@ -167,8 +167,8 @@ def test_a_pickled_checkpoint_is_refused_then_trusted(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["watermark", "keygen", "-g", "sd3-reflow", "--count", "0"], "--count: must be at least 1"),
-    (["watermark", "embed", "-g", "sd3-reflow", "--key", "k", "--n", "0"], "--n: must be at least 1"),
+    (["watermark", "keygen", "-g", "sd3-reflow", "--count", "0"], "--count: must be an integer >= 1"),
+    (["watermark", "embed", "-g", "sd3-reflow", "--key", "k", "--n", "0"], "--n: must be an integer >= 1"),
     (["watermark", "robustness", "--n", "0"], "--n: must be an integer >= 1"),
     (["watermark", "robustness", "--n-unmarked", "-2"], "--n-unmarked: must be an integer >= 1"),
 ])

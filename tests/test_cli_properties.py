@@ -21,7 +21,8 @@ from diffeval.generators.checkpoints import save_checkpoint
 from .helpers import tiny_generator
 
 COUNTS: dict[str, dict[str, int]] = {}
-NUMBERS = st.one_of(st.integers(-3, 6), st.floats(-3, 6), st.sampled_from(["nan", "inf", "-inf", "1e400", "x", ""]))
+EDGES = ["-1", "0", "-0.5", "0.5", "1", "2", str(2**32), "nan", "inf", "-inf", "1e400", "x", ""]
+NUMBERS = st.one_of(st.sampled_from(EDGES), st.integers(-3, 6), st.floats(-3, 6))
 
 
 def mostly(valid) -> st.SearchStrategy:
@@ -49,7 +50,18 @@ def _is_int(text: str) -> bool:
         return False
 
 
-def _check(result, out: Path, complete, valid: bool, command: str) -> None:
+def snapshot(out: Path) -> set[Path]:
+    """Every file beside ``out`` (its folder's other entries), in the working folder and in diffeval's cache
+    folder: what a command must leave alone (a finished run may add to the cache folder only)."""
+    from diffeval.data.fashion import cache_dir
+
+    roots = [out.parent, Path.cwd(), cache_dir()]
+    return {p for r in roots if r.is_dir() for p in r.rglob("*") if p.is_file() and not p.is_relative_to(out)}
+
+
+def _check(result, out: Path, complete, valid: bool, command: str, before: set[Path] | None = None) -> None:
+    """The draw's outcome is right (see the module docstring); with ``before`` (a ``snapshot``), nothing was
+    written outside ``out`` either."""
     tally = COUNTS.setdefault(command, {"examples": 0, "ok": 0, "refused": 0})
     tally["examples"] += 1
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -64,11 +76,22 @@ def _check(result, out: Path, complete, valid: bool, command: str) -> None:
         lines = [line for line in result.output.splitlines() if not line.startswith("warning:")]
         assert len(lines) == 1 and lines[0].startswith("error:"), result.output
         assert not out.exists() or not any(p.is_file() and not p.name.startswith(".") for p in out.rglob("*"))
+    if before is not None:
+        from diffeval.data.fashion import cache_dir
+
+        added = snapshot(out) - before
+        assert not added if result.exit_code else all(p.is_relative_to(cache_dir()) for p in added), added
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("props")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))  # an empty working folder, watched by snapshot()
+        yield _workspace(root)
+
+
+def _workspace(root: Path) -> Path:
     g = tiny_generator("sd1")
     save_checkpoint(root / "sd1", g.model, "tiny-sd1", "sd1", g.defaults)
     rng = np.random.default_rng(0)
@@ -107,6 +130,7 @@ def _sample_draws(workspace, n, steps, guidance, eta, seed):
     args = ["sample", "-g", str(workspace / "sd1"), "--prompt", "a shoe", "--n", n, "--steps", steps,
             "--guidance", guidance, "--eta", eta, "--seed", seed, "--out", str(out / "grid.png"),
             "--npz", str(out / "x.npz")]
+    before = snapshot(out)
     result = CliRunner().invoke(main, args, obj={})
 
     def complete() -> bool:
@@ -114,7 +138,7 @@ def _sample_draws(workspace, n, steps, guidance, eta, seed):
             img.load()
         return np.load(out / "x.npz")["images"].shape[0] == int(n)
 
-    _check(result, out, complete, valid, "sample")
+    _check(result, out, complete, valid, "sample", before)
 
 
 def test_benchmark_option_space(workspace):
@@ -136,6 +160,7 @@ def _benchmark_draws(workspace, n, steps, batch, resamples):
     args = ["benchmark", str(workspace / "sd1"), "--n", n, "--steps", steps, "--batch-size", batch,
             "--fid-resamples", resamples, "--guidance", "1", "--reference", str(workspace / "ref.npz"),
             "--device", "cpu", "--no-progress", "--out", str(out)]
+    before = snapshot(out)
     result = CliRunner().invoke(main, args, obj={})
     _check(result, out, lambda: (out / "benchmark.csv").is_file() and (out / "benchmark.json").is_file(), valid,
-           "benchmark")
+           "benchmark", before)

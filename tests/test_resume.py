@@ -44,6 +44,12 @@ def _max_diff(a: pd.DataFrame, b: pd.DataFrame, skip=()) -> float:
     return worst
 
 
+def _same(command: str, k: int, diff: float) -> bool:
+    """Print one row of the kill-and-resume table (``pytest -s`` shows them) and say whether it is exact."""
+    print(f"resume | {command} | K={k} | max diff {diff:g}")
+    return diff == 0.0
+
+
 def _run(args):
     result = CliRunner().invoke(main, args, obj={})
     assert result.exit_code == 0, result.output
@@ -73,7 +79,7 @@ def test_watermark_robustness_resumes(tmp_path, monkeypatch, robustness_referenc
     monkeypatch.undo()
     _run([*ROBUSTNESS, "--out", str(out)])
     resumed = pd.read_csv(out / "robustness.csv")
-    assert _max_diff(resumed, robustness_reference, skip=("detect_s_per_image",)) == 0.0
+    assert _same("watermark robustness", k, _max_diff(resumed, robustness_reference, skip=("detect_s_per_image",)))
 
 
 SCORE_ERROR = ["audit", "score-error", "--data", "fashion", "-g", "sd3-reflow", "-g", "sd3", "--analyses",
@@ -97,7 +103,8 @@ def test_score_error_resumes(tmp_path, monkeypatch, score_error_reference, k):
         CliRunner().invoke(main, [*SCORE_ERROR, "--out", str(out)], obj={}, catch_exceptions=False)
     monkeypatch.undo()
     _run([*SCORE_ERROR, "--out", str(out)])
-    assert _max_diff(pd.read_csv(out / "memorisation_samples.csv"), score_error_reference) == 0.0
+    assert _same("audit score-error", k, _max_diff(pd.read_csv(out / "memorisation_samples.csv"),
+                                                    score_error_reference))
 
 
 DETECT = ["detect", "train", "--train-generators", "sd3-reflow,dit@ddim:2", "--n-per-generator", "8", "--steps", "2",
@@ -121,6 +128,76 @@ def test_detect_train_resumes_from_its_image_cache(tmp_path, monkeypatch):
     monkeypatch.undo()
     _run([*DETECT, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "d")])
     full, resumed = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("full", "d"))
-    assert all(np.array_equal(full[k].numpy(), resumed[k].numpy()) for k in full)
+    assert _same("detect train", 1, max(float((full[k] - resumed[k]).abs().max()) for k in full))
     val = [json.loads((tmp_path / d / "config.json").read_text())["info"]["validation"] for d in ("full", "d")]
     assert val[0] == val[1]
+
+
+@pytest.fixture(scope="module")
+def trained_detector(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detector")
+    _run([*DETECT, "--cache", str(root / "cache"), "--out", str(root / "detector")])
+    return root / "detector"
+
+
+EVAL = ["detect", "eval", "--generators", "sd3-reflow,dit@ddim:2,sd3@euler:2", "--n", "6", "--perturbations",
+        "none,jpeg75"]
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_detect_eval_resumes_from_its_image_cache(tmp_path, monkeypatch, trained_detector, k):
+    """Killed after K of its 3 generators' images were cached, a rerun gives the uninterrupted run's table."""
+    import diffeval.detectors.data as data
+
+    args = [*EVAL, "--detector", str(trained_detector)]
+    _run([*args, "--cache", str(tmp_path / "c-full"), "--out", str(tmp_path / "full")])
+    _kill_after(monkeypatch, data, "atomic_savez", k)
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, [*args, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "d")], obj={},
+                           catch_exceptions=False)
+    assert len(list((tmp_path / "c").glob("*.npz"))) == k and not (tmp_path / "d" / "eval.csv").exists()
+    monkeypatch.undo()
+    _run([*args, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "d")])
+    full, resumed = (pd.read_csv(tmp_path / d / "eval.csv") for d in ("full", "d"))
+    assert _same("detect eval", k, _max_diff(resumed, full))
+
+
+@pytest.fixture(scope="module")
+def quality_generators(tmp_path_factory):
+    from diffeval.generators.checkpoints import save_checkpoint
+
+    from .helpers import tiny_generator
+
+    root = tmp_path_factory.mktemp("quality")
+    for kind in ("ddpm", "dit", "sd3"):  # tiny networks at the judge's 28 px
+        g = tiny_generator(kind, image_size=28)
+        save_checkpoint(root / kind, g.model, f"tiny-{kind}", kind, g.defaults)
+    args = ["quality", "--n", "12", *(a for kind in ("ddpm", "dit", "sd3") for a in ("-g", str(root / kind)))]
+    _run([*args, "--out", str(root / "full")])
+    return args, root / "full"
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_quality_resumes_from_its_row_cache(tmp_path, monkeypatch, quality_generators, k):
+    """Killed after K of its 3 generators were cached, a rerun makes only the rest and gives the same table
+    (the rate column aside) and the same grids."""
+    from PIL import Image
+
+    import diffeval.io as io
+
+    args, reference = quality_generators
+    out = tmp_path / "killed"
+    _kill_after(monkeypatch, io, "atomic_savez", k)
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, [*args, "--out", str(out)], obj={}, catch_exceptions=False)
+    assert len(list((out / "cache").glob("*.npz"))) == k and not (out / "quality.csv").exists()
+    monkeypatch.undo()
+    calls = _kill_after(monkeypatch, io, "atomic_savez", 99)
+    _run([*args, "--out", str(out)])
+    assert calls["n"] == 3 - k
+    table = pd.read_csv(out / "quality.csv")
+    assert _same("quality", k, _max_diff(table, pd.read_csv(reference / "quality.csv"), skip=("samples_per_s",)))
+    grids = sorted(p.name for p in reference.glob("grid_*.png"))
+    assert len(grids) == 3 and grids == sorted(p.name for p in out.glob("grid_*.png"))
+    for name in grids:
+        assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(reference / name)))

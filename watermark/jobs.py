@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from diffeval.checks import require_ints, require_seeds
 from diffeval.io import atomic_write_text, ensure_writable
 
 from .detect import DetectSettings
@@ -27,8 +28,9 @@ class KeygenJob:
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError(f"--count: must be at least 1, got {self.count}")
+        require_ints({"count": (self.count, 1)})
+        if self.seed is not None:  # key i is drawn from seed + i
+            require_seeds(seed=self.seed, last_key_seed=self.seed + self.count - 1)
 
 
 def run_keygen(job: KeygenJob) -> str:
@@ -66,8 +68,8 @@ class EmbedJob:
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"--n: must be at least 1, got {self.n}")
+        require_ints({"n": (self.n, 1)})
+        require_seeds(seed=self.seed)
 
 
 def run_embed(job: EmbedJob) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffeval.checks import require_ints, require_range, require_seeds
+
 from .summary import AuditSummary
 
 
@@ -48,6 +50,18 @@ class BiasAuditConfig:
         if not self.plan and bool(self.generator) == bool(self.image_paths):
             raise ValueError("give either --generator or --images")
         parse_corrections(self.corrections)
+        require_ints({"n_per_prompt": (self.n_per_prompt, 1), "batch_size": (self.batch_size, 1),
+                      "n_boot": (self.n_boot, 1), **({"steps": (self.steps, 1)} if self.steps is not None else {})})
+        require_seeds(seed=self.seed)
+        if self.guidance is not None:
+            require_range("guidance", self.guidance, 0)
+        require_range("q", self.fdr, 0, 1, open_lo=True, open_hi=True)
+        require_range("min_confidence", self.min_confidence, 0, 1)
+        require_range("plan_p0", self.plan_p0, 0, 1, open_lo=True, open_hi=True)
+        if require_range("plan_p1", self.plan_p1, 0, 1) == self.plan_p0:
+            raise ValueError(f"--plan-p1: must differ from --plan-p0, got {self.plan_p1!r} for both")
+        require_range("plan_margin", self.plan_margin, 0, 1, open_lo=True, open_hi=True)
+        require_range("plan_power", self.plan_power, 0, 1, open_lo=True, open_hi=True)
 
     def prompt_set(self):
         """The PromptSet, or None when image folders are audited under the default prompt set."""
@@ -110,7 +124,13 @@ def parse_corrections(items: tuple[str, ...]) -> dict:
 
 def plan_text(config: BiasAuditConfig) -> str:
     """Images per prompt for an interval half-width, and for power with one prompt and under BH over all."""
-    from .stats import images_per_prompt_for_margin, images_per_prompt_for_power
+    from .stats import SampleSizeTooLarge, images_per_prompt_for_margin, images_per_prompt_for_power
+
+    def count(plan, *args) -> str:
+        try:
+            return f"{plan(*args):,}"
+        except SampleSizeTooLarge as e:
+            return f"too many: {e}"
 
     prompt_set = config.prompt_set()
     n_prompts = len(prompt_set) if prompt_set else 1
@@ -118,11 +138,11 @@ def plan_text(config: BiasAuditConfig) -> str:
     alpha = q / max(1, n_prompts)  # BH at level q rejects a lone true effect once p <= q/m: the worst case
     rows = [
         ("interval half-width", f"+-{margin:g} at p = {p0:g} (95% Wilson/normal)",
-         images_per_prompt_for_margin(margin, p0)),
+         count(images_per_prompt_for_margin, margin, p0)),
         ("power, one prompt", f"exact binomial, alpha = {q:g}, p0 = {p0:g} -> p1 = {p1:g}, power {power:g}",
-         images_per_prompt_for_power(p0, p1, q, power)),
+         count(images_per_prompt_for_power, p0, p1, q, power)),
         (f"power, BH over {n_prompts} prompts", f"same at alpha = q/{n_prompts} = {alpha:.2g} (one true effect, "
-         "worst case)", images_per_prompt_for_power(p0, p1, alpha, power)),
+         "worst case)", count(images_per_prompt_for_power, p0, p1, alpha, power)),
     ]
     return "\n".join(["goal | setting | images per prompt", *(f"{g} | {s} | {n}" for g, s, n in rows)])
 
@@ -184,3 +204,14 @@ def write_bias_audit(config: BiasAuditConfig, result: BiasAuditResult) -> str:
     unreadable = int((result.images.error.fillna("") != "").sum())
     return (f"{len(result.images)} images, {unreadable} unreadable; {len(flagged)} flagged (attribute, prompt) "
             f"pairs at q = {config.fdr}\nreport: {paths['html']}")
+
+
+def bias_audit_job(config: BiasAuditConfig) -> str:
+    """``diffeval audit bias``: the plan (no files), or the audit run holding the lock on OUT and its report
+    written; returns the lines the CLI prints."""
+    from diffeval.io import folders_locked
+
+    if config.plan:
+        return plan_text(config)
+    with folders_locked(config.out_dir, command="audit bias"):
+        return write_bias_audit(config, run_bias_audit(config))

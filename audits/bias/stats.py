@@ -379,6 +379,10 @@ def rogan_gladen_interval(k: ArrayLike, n: ArrayLike, sensitivity: float, specif
 # --------------------------------------------------------------------------- planning
 
 
+class SampleSizeTooLarge(ValueError):
+    """The images per prompt a plan asks for exceed what the search looks at (or are infinite)."""
+
+
 def images_per_prompt_for_margin(margin: float, p: float = 0.5, confidence: float = 0.95) -> int:
     """Images per prompt so that the normal-approximation half-width is <= margin: ceil(z^2 p(1-p) / margin^2).
 
@@ -387,7 +391,11 @@ def images_per_prompt_for_margin(margin: float, p: float = 0.5, confidence: floa
     if not 0 < margin < 1 or not 0 <= p <= 1:
         raise ValueError("need margin in (0, 1) and p in [0, 1]")
     z = _z(confidence)
-    return max(1, int(np.ceil(z * z * p * (1 - p) / margin ** 2 - 1e-9)))
+    with np.errstate(divide="ignore", over="ignore"):
+        n = np.ceil(z * z * p * (1 - p) / np.float64(margin) ** 2 - 1e-9)
+    if not np.isfinite(n):
+        raise SampleSizeTooLarge(f"+-{margin:g} needs more images per prompt than a float can count")
+    return max(1, int(n))
 
 
 def binomial_two_sided_pvalues(n: int, p0: float) -> np.ndarray:
@@ -419,17 +427,22 @@ def images_per_prompt_for_power(p0: float, p1: float, alpha: float = 0.05, power
     """
     if not (0 < p0 < 1 and 0 <= p1 <= 1) or p0 == p1:
         raise ValueError("need p0 in (0, 1), p1 in [0, 1] and p1 != p0")
+    if alpha == 0 and 0 < power < 1:  # e.g. q / prompts underflowing: no n rejects at level 0
+        raise SampleSizeTooLarge("alpha = 0 rejects at no n")
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError("alpha and power must lie in (0, 1)")
     za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
-    n_normal = int(np.ceil(((za * np.sqrt(p0 * (1 - p0)) + zb * np.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2))
-    if n_normal > max_n:
-        raise ValueError(f"about {n_normal} images per prompt needed (normal approximation), above max_n={max_n}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        n_float = np.ceil(((za * np.sqrt(p0 * (1 - p0)) + zb * np.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2)
+    if not n_float <= max_n:  # also inf and NaN (alpha so small that its z is infinite)
+        raise SampleSizeTooLarge(f"about {n_float:.3g} images per prompt needed (normal approximation), "
+                                 f"above max_n={max_n}")
+    n_normal = int(n_float)
     n_start = 1 if n_normal <= 2000 else n_normal // 2
     for n in range(n_start, max_n + 1):
         if exact_binomial_power(n, p0, p1, alpha) >= power:
             return n
-    raise ValueError(f"no n <= max_n={max_n} reaches power {power} for p0={p0}, p1={p1}")
+    raise SampleSizeTooLarge(f"no n <= max_n={max_n} reaches power {power} for p0={p0}, p1={p1}")
 
 
 # --------------------------------------------------------------------------- simulations

@@ -190,3 +190,17 @@ def summary_text(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> str
     """What the CLI prints: the fitted orders and the memorisation summary (where measured), then the paths."""
     parts = [tables[name].to_string(index=False) for name in ("orders", "memorisation") if name in tables]
     return "\n".join([*parts, json.dumps({k: str(v) for k, v in paths.items()}, indent=1)])
+
+
+def score_error_job(config, out: str | Path) -> str:
+    """``diffeval audit score-error``: run the analyses of ``config`` (a ScoreErrorConfig) holding the lock on
+    ``out`` (and the toys folder), write the report; returns the lines the CLI prints."""
+    from dataclasses import asdict
+
+    from diffeval.io import folders_locked
+
+    from .run import run_score_error
+
+    with folders_locked(out, config.toys_dir, command="audit score-error"):
+        tables = run_score_error(config, out)
+        return summary_text(tables, write_report(tables, out, asdict(config)))

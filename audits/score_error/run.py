@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from diffeval.checks import require_ints, require_seeds
 from diffeval.generators.schedules import NoiseSchedule, ScheduleConfig
 from diffeval.images import save_npz
 from diffeval.io import atomic_write_text, safe_path
@@ -67,8 +68,8 @@ class ScoreErrorConfig:
             raise ValueError("the discretisation analysis needs an exact ODE: use --data gmm2d or gmm64")
         if self.n is None:
             self.n = 200 if self.data == "fashion" else 1000
-        if self.n < 2:
-            raise ValueError("n must be at least 2")
+        require_ints({"n": (self.n, 2), "n_boot": (self.n_boot, 1)})
+        require_seeds(seed=self.seed)
 
     @classmethod
     def from_options(cls, data: str, generators: tuple[str, ...], analyses: str | None, n: int | None, levels: str,
@@ -89,11 +90,15 @@ def parse_levels(text: str) -> list[float]:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0:
                 raise ValueError
-            return [float(v) for v in np.arange(start, stop + step / 2, step)]
-        return [float(v) for v in text.split(",") if v.strip()]
+            levels = [float(v) for v in np.arange(start, stop + step / 2, step)]
+        else:
+            levels = [float(v) for v in text.split(",") if v.strip()]
+        if not levels or not np.isfinite(levels).all() or len(levels) > 10_000:
+            raise ValueError
+        return levels
     except ValueError:
-        raise ValueError(f"--levels: {text!r}: give start:stop:step (step > 0) or a comma list of log-SNR values") \
-            from None
+        raise ValueError(f"--levels: {text!r}: give start:stop:step (step > 0, stop >= start) or a comma list of "
+                         "finite log-SNR values") from None
 
 
 class _Tables(dict):

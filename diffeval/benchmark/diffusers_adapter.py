@@ -21,6 +21,8 @@ import torch
 from diffeval.generators.interface import GeneratorInfo, checked_settings, class_conditions
 from diffeval.io import PICKLE_SUFFIXES
 
+from .pipeline_size import check_pipeline_size
+
 SCHEDULERS = {
     "ddpm": "DDPMScheduler",
     "ddim": "DDIMScheduler",
@@ -60,6 +62,7 @@ class DiffusersGenerator:
             raise ImportError(
                 f"{path} is a diffusers pipeline; install the extra: pip install 'diffeval[diffusers]'"
             ) from None
+        check_pipeline_size(path)  # before diffusers builds anything
         self._diffusers = diffusers
         self.device = torch.device(device or "cpu")
         # trust_remote_code is never passed: a pipeline folder cannot make diffusers run its own code

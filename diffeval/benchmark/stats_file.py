@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from diffeval.checks import require_ints
+
 
 @dataclass(frozen=True)
 class StatsConfig:
@@ -17,6 +19,9 @@ class StatsConfig:
     batch_size: int = 500
     device: str = "auto"
     data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        require_ints({"batch_size": (self.batch_size, 1)})
 
 
 def run_stats(config: StatsConfig) -> str:

@@ -38,13 +38,10 @@ def score_error(out_dir: str, **options) -> None:
     Writes one CSV per table, score_error.md, score_error.json and PNG plots into OUT; finished parts
     are cached in OUT/cache, so an interrupted run resumes.
     """
-    from dataclasses import asdict
+    from diffeval.audits.score_error.report import score_error_job
+    from diffeval.audits.score_error.run import ScoreErrorConfig
 
-    from diffeval.audits.score_error.report import summary_text, write_report
-    from diffeval.audits.score_error.run import ScoreErrorConfig, run_score_error
-
-    tables = run_score_error(config := ScoreErrorConfig.from_options(**options), out_dir)
-    click.echo(summary_text(tables, write_report(tables, out_dir, asdict(config))))
+    click.echo(score_error_job(ScoreErrorConfig.from_options(**options), out_dir))
 
 
 @audit.command("bias")
@@ -94,7 +91,6 @@ def bias(**options) -> None:
     shares/prompts/pooled/abstentions CSV, summary.json, report.md and a self-contained report.html.
     Interrupted runs resume from OUT/cache.
     """
-    from diffeval.audits.bias.job import BiasAuditConfig, plan_text, run_bias_audit, write_bias_audit
+    from diffeval.audits.bias.job import BiasAuditConfig, bias_audit_job
 
-    config = BiasAuditConfig(**options)
-    click.echo(plan_text(config) if config.plan else write_bias_audit(config, run_bias_audit(config)))
+    click.echo(bias_audit_job(BiasAuditConfig(**options)))

@@ -38,8 +38,11 @@ def detect() -> None:
 def train_cmd(**options) -> None:
     """Train a detector; OUT gets config.json, model.safetensors and train_log.csv."""
     from diffeval.detectors.jobs import TrainJob, run_train
+    from diffeval.io import folders_locked
 
-    click.echo(run_train(TrainJob(**options)))
+    job = TrainJob(**options)
+    with folders_locked(job.out_dir, job.cache_dir, command="detect train"):
+        click.echo(run_train(job))
 
 
 @detect.command("eval")
@@ -57,8 +60,11 @@ def train_cmd(**options) -> None:
 def eval_cmd(**options) -> None:
     """Accuracy, balanced accuracy, AP, AUC and ECE per (generator, sampler, steps, perturbation)."""
     from diffeval.detectors.jobs import EvalJob, run_eval
+    from diffeval.io import folders_locked
 
-    click.echo(run_eval(EvalJob(**options)))
+    job = EvalJob(**options)
+    with folders_locked(job.out_dir, job.cache_dir, command="detect eval"):
+        click.echo(run_eval(job))
 
 
 @detect.command("predict")

@@ -26,9 +26,11 @@ from .options import trust_pickle
 def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from, trust_pickle) -> None:
     """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
     from ..bundle import train_preset
+    from ..io import folders_locked
 
-    log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from,
-                       trust_pickle=trust_pickle)
+    with folders_locked(out_dir, command="train"):
+        log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from,
+                           trust_pickle=trust_pickle)
     click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
 
 

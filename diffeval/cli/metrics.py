@@ -52,8 +52,8 @@ def benchmark(**options) -> None:
     if table is not None:  # None on the other ranks under torchrun
         text, failure = summary_text(table, config.out)
         click.echo(text)
-        if failure:
-            raise click.ClickException(failure)
+        if failure:  # the table (with its error column) is written; the exit status says some rows failed
+            raise RuntimeError(failure)
 
 
 @click.command()
@@ -86,7 +86,9 @@ def quality(**options) -> None:
 
     Writes quality.csv, quality.md, quality.json and a grid per generator into OUT.
     """
+    from ..io import folders_locked
     from ..quality import QualityConfig, run_quality, write_quality
 
     config = QualityConfig(**options)
-    click.echo(write_quality(config, *run_quality(config)))
+    with folders_locked(config.out, command="quality"):
+        click.echo(write_quality(config, *run_quality(config)))

@@ -128,7 +128,9 @@ def detect(**options) -> None:
 @trust_pickle
 def robustness(out_dir: str, no_progress: bool, **options) -> None:
     """Detection under attacks: AUC, TPR at 1% and 0.1% FPR, accuracy and measured FPR of the p-value rule."""
+    from diffeval.io import folders_locked
     from diffeval.watermark.jobs import robustness_config, run_robustness_job
 
     config = robustness_config(**_with_detect_settings(options))
-    click.echo(run_robustness_job(config, out_dir, progress=not no_progress))
+    with folders_locked(out_dir, command="watermark robustness"):
+        click.echo(run_robustness_job(config, out_dir, progress=not no_progress))

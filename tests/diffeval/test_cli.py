@@ -76,7 +76,7 @@ def test_quality_writes_the_table_files_and_grids(tmp_path):
     assert (out / "quality.csv").is_file() and (out / "quality.md").is_file()
     assert (out / "grid_sd3-reflow.png").is_file()
     bad = CliRunner().invoke(main, ["quality", "-g", "sd3-reflow", "--n", "0", "--out", str(out)], obj={})
-    assert bad.exit_code == 1 and bad.output.startswith("error: --n: must be at least 1")
+    assert bad.exit_code == 1 and bad.output.startswith("error: --n: must be an integer >= 1")
 
 
 def test_train_a_preset_for_two_steps(tmp_path):

@@ -80,3 +80,36 @@ def test_pickled_pipeline_weights_are_refused_without_trust(pipeline_dir, tmp_pa
     g = DiffusersGenerator(unsafe, trust_pickle=True)
     torch.testing.assert_close(g.sample(2, steps=2, sampler="ddim", seed=0),
                                DiffusersGenerator(pipeline_dir).sample(2, steps=2, sampler="ddim", seed=0))
+
+
+def test_pipeline_parameters_are_counted_before_diffusers_builds_them(pipeline_dir, tmp_path, monkeypatch):
+    """The meta-device count equals the built model's, for a diffusers and a transformers component; a UNet
+    config edited to 3 G parameters is refused before diffusers allocates it."""
+    import json
+    import shutil
+
+    import transformers
+
+    from diffeval.benchmark.pipeline_size import check_pipeline_size, pipeline_parameters
+
+    path = tmp_path / "pipe"
+    shutil.copytree(pipeline_dir, path)
+    text = transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=8))
+    text.save_pretrained(path / "text_encoder")
+    index = json.loads((path / "model_index.json").read_text())
+    (path / "model_index.json").write_text(json.dumps({**index, "text_encoder": ["transformers", "CLIPTextModel"]}))
+    unet = diffusers.UNet2DModel.from_pretrained(str(pipeline_dir / "unet"))
+    assert pipeline_parameters(path) == {"unet": sum(p.numel() for p in unet.parameters()),
+                                         "text_encoder": sum(p.numel() for p in text.parameters())}
+    config = json.loads((path / "unet" / "config.json").read_text())
+    config["block_out_channels"] = [8, 20000]
+    config["norm_num_groups"] = 4
+    (path / "unet" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"pipeline would have [\d,]+ parameters \(unet .* over the limit of "
+                                         r"2,000,000,000; set DIFFEVAL_MAX_PARAMS"):
+        DiffusersGenerator(path)
+    monkeypatch.setenv("DIFFEVAL_MAX_PARAMS", "100")
+    with pytest.raises(ValueError, match="over the limit of 100"):
+        check_pipeline_size(pipeline_dir)
