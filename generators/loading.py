@@ -1,4 +1,4 @@
-"""Loading generators: bundled preset names and checkpoint directories."""
+"""Loading generators: bundled preset names, checkpoint directories and diffusers pipeline directories."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint
+from .diffusers_pipeline import DiffusersGenerator, is_diffusers_dir
 from .interface import Generator
 from .names import PRESET_NAMES
 
@@ -20,9 +21,10 @@ def bundled_names() -> list[str]:
 
 def load_generator(
     name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False
-) -> Generator:
-    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``) or a checkpoint
-    directory."""
+) -> Generator | DiffusersGenerator:
+    """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``), a checkpoint
+    directory (``config.json`` + ``model.safetensors``) or a diffusers pipeline directory (``model_index.json``,
+    read with ``local_files_only``; needs the ``diffusers`` extra)."""
     text = str(name_or_path)
     if text in PRESET_NAMES:
         path = BUNDLED_DIR / text
@@ -33,8 +35,11 @@ def load_generator(
             )
         return load_checkpoint(path, device)
     path = Path(text)
+    if path.is_dir() and is_diffusers_dir(path):
+        return DiffusersGenerator(path, device, trust_pickle)
     if path.is_dir():
         return load_checkpoint(path, device, trust_pickle)
     raise CheckpointError(
-        f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}) nor a checkpoint directory"
+        f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}), a checkpoint directory or a "
+        "diffusers pipeline directory"
     )

@@ -24,10 +24,9 @@ import torch
 from PIL import UnidentifiedImageError
 
 from diffeval.generators import BUNDLED_DIR, Generator, bundled_names, load_generator
+from diffeval.generators.diffusers_pipeline import DiffusersGenerator, is_diffusers_dir
 from diffeval.generators.presets import PRESET_NAMES
 from diffeval.images import IMAGE_SUFFIXES, quantize_uint8, read_image
-
-from .diffusers_adapter import DiffusersGenerator, is_diffusers_dir
 
 DATASETS = ("fashion-mnist:train", "fashion-mnist:test")
 

@@ -57,6 +57,14 @@ def invertible_samplers() -> tuple[str, ...]:
     return tuple(n for n, s in REGISTRY.items() if s.invertible)
 
 
+# diffusers scheduler classes (a pipeline's own scheduler, kept when no sampler is asked for) that evaluate the
+# network as the registered sampler of the same method does
+DIFFUSERS_SCHEDULERS = {"DDPMScheduler": "ddpm", "DDIMScheduler": "ddim", "DPMSolverMultistepScheduler": "dpm++2m",
+                        "EulerDiscreteScheduler": "euler", "FlowMatchEulerDiscreteScheduler": "euler",
+                        "HeunDiscreteScheduler": "heun"}
+
+
 def nfe(sampler: str, steps: int, guided: bool = False, to_zero: bool = True) -> int:
-    """Network evaluations per image: the sampler's per-step count, doubled by classifier-free guidance."""
-    return get_sampler(sampler).nfe(steps, to_zero) * (2 if guided else 1)
+    """Network evaluations per image: the sampler's per-step count, doubled by classifier-free guidance.
+    ``sampler`` is a registered name or one of DIFFUSERS_SCHEDULERS."""
+    return get_sampler(DIFFUSERS_SCHEDULERS.get(sampler, sampler)).nfe(steps, to_zero) * (2 if guided else 1)

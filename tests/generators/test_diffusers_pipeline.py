@@ -1,4 +1,5 @@
-"""A diffusers pipeline directory as a benchmark source (tiny DDPM pipeline saved by the test)."""
+"""Diffusers pipeline folders as generators (tiny random-weight pipelines saved by the tests): loading, sampling,
+the pickle and size checks, and benchmark rows."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from diffeval.benchmark import BenchmarkConfig, GridSpec, run_benchmark
-from diffeval.benchmark.diffusers_adapter import DiffusersGenerator
 from diffeval.benchmark.sources import GeneratorSource, resolve_source
+from diffeval.generators.diffusers_pipeline import DiffusersGenerator
 
 diffusers = pytest.importorskip("diffusers")  # in the test extra; optional for users
 
@@ -90,7 +91,7 @@ def test_pipeline_parameters_are_counted_before_diffusers_builds_them(pipeline_d
 
     import transformers
 
-    from diffeval.benchmark.pipeline_size import check_pipeline_size, pipeline_parameters
+    from diffeval.generators.pipeline_size import check_pipeline_size, pipeline_parameters
 
     path = tmp_path / "pipe"
     shutil.copytree(pipeline_dir, path)
@@ -113,3 +114,52 @@ def test_pipeline_parameters_are_counted_before_diffusers_builds_them(pipeline_d
     monkeypatch.setenv("DIFFEVAL_MAX_PARAMS", "100")
     with pytest.raises(ValueError, match="over the limit of 100"):
         check_pipeline_size(pipeline_dir)
+
+
+@pytest.fixture(scope="module")
+def text_and_class_pipelines(tmp_path_factory):
+    from ..pipelines import save_tiny_dit, save_tiny_sd
+
+    root = tmp_path_factory.mktemp("pipelines")
+    return save_tiny_sd(root / "tiny-sd"), save_tiny_dit(root / "tiny-dit")
+
+
+def test_load_generator_takes_text_and_class_pipeline_folders(text_and_class_pipelines):
+    """``load_generator`` (what every -g goes through) reads both folders; each image is seeded by its index, so
+    batching does not change it; the fingerprint follows the weights."""
+    from diffeval.generators import load_generator
+
+    sd, dit = (load_generator(p, "cpu") for p in text_and_class_pipelines)
+    assert (sd.info.conditioning, dit.info.conditioning) == ("text", "class")
+    assert sd.image_shape == dit.image_shape == (3, 16, 16)
+    x = sd.sample(3, prompts=["a shoe", "a bag", "a coat"], steps=2, guidance=2.0, seed=1)
+    parts = torch.cat([sd.sample(1, prompts=[p], steps=2, guidance=2.0, seed=1, first_index=i)
+                       for i, p in enumerate(["a shoe", "a bag", "a coat"])])
+    torch.testing.assert_close(parts, x, atol=1e-5, rtol=0)
+    y = dit.sample(2, labels=torch.tensor([1, 2]), steps=2, guidance=2.0, seed=1)
+    assert y.shape == (2, 3, 16, 16) and 0 <= y.min() and y.max() <= 1
+    assert len({sd.fingerprint(), dit.fingerprint()}) == 2 and sd.fingerprint() == load_generator(
+        text_and_class_pipelines[0]).fingerprint()
+
+
+def test_sample_and_benchmark_rows_for_text_and_class_pipelines(text_and_class_pipelines, tmp_path):
+    """``diffeval sample`` on each folder, and a benchmark with a row per pipeline at its own scheduler (the
+    default; it used to fail: the resolved scheduler name was refused when passed back) and at ``ddim``."""
+    from click.testing import CliRunner
+
+    from diffeval.cli import main
+
+    sd, dit = map(str, text_and_class_pipelines)
+    for args in (["-g", sd, "--prompt", "a shoe"], ["-g", dit, "--label", "3"]):
+        r = CliRunner().invoke(main, ["sample", *args, "--n", "2", "--steps", "2", "--out", str(tmp_path / "g.png")],
+                               obj={})
+        assert r.exit_code == 0 and "2 images from" in r.output, r.output
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "ref.npz", images=(rng.random((40, 16, 16, 3)) * 255).astype(np.uint8))
+    config = BenchmarkConfig([GridSpec([sd, dit], samplers=[None, "ddim"], steps=[2])], out=str(tmp_path / "o"), n=8,
+                             batch_size=4, reference=str(tmp_path / "ref.npz"), fid_resamples=0, device="cpu",
+                             progress=False)
+    table = run_benchmark(config)
+    assert table["error"].isna().all(), table["error"].tolist()
+    assert list(table["sampler"]) == ["DDIMScheduler", "ddim", "DDIMScheduler", "ddim"]
+    assert list(table["nfe"]) == [4, 4, 4, 4] and np.isfinite(table["fid"]).all()

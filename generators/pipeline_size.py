@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from diffeval.generators.footprint import MAX_PARAMS_ENV, max_params
+from .footprint import MAX_PARAMS_ENV, max_params
 
 
 def _component_class(library: str, name: str):

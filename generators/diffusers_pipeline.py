@@ -1,4 +1,4 @@
-"""A diffusers pipeline directory (``model_index.json``) behind the Generator interface the benchmark uses.
+"""A diffusers pipeline directory (``model_index.json``) behind the Generator interface.
 
 Optional extra: ``pip install 'diffeval[diffusers]'``. Works for unconditional pipelines (DDPM/DDIM),
 class-conditional ones (``class_labels``, e.g. DiT) and text pipelines (``prompt``, e.g. Stable
@@ -11,6 +11,7 @@ generators do, so results do not depend on batching or sharding.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 from typing import Sequence
@@ -18,9 +19,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from diffeval.generators.interface import GeneratorInfo, checked_settings, class_conditions
 from diffeval.io import PICKLE_SUFFIXES
 
+from .devices import pick_device
+from .interface import GeneratorInfo, checked_settings, class_conditions
 from .pipeline_size import check_pipeline_size
 
 SCHEDULERS = {
@@ -51,6 +53,31 @@ def refuse_pickled_weights(path: str | Path, trust_pickle: bool) -> None:
                          "when loaded); convert them to safetensors, or pass --trust-pickle if you trust the source")
 
 
+@contextlib.contextmanager
+def _quiet_libraries():
+    """diffusers' and transformers' loading bars and advice (``accelerate`` missing) off while loading: the
+    CLI's own output stays one line per event."""
+    import diffusers
+
+    loggers = [diffusers.utils.logging]
+    try:
+        import transformers
+
+        loggers.append(transformers.utils.logging)
+    except ImportError:
+        pass
+    levels = [log.get_verbosity() for log in loggers]
+    for log in loggers:
+        log.set_verbosity_error()
+        log.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.set_verbosity(level)
+            log.enable_progress_bar()
+
+
 class DiffusersGenerator:
     """``load(path)`` -> an object with ``info``, ``resolve_settings`` and ``sample`` like Generator."""
 
@@ -64,10 +91,11 @@ class DiffusersGenerator:
             ) from None
         check_pipeline_size(path)  # before diffusers builds anything
         self._diffusers = diffusers
-        self.device = torch.device(device or "cpu")
+        self.device = pick_device(device)
         # trust_remote_code is never passed: a pipeline folder cannot make diffusers run its own code
-        self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True,
-                                                                use_safetensors=not trust_pickle).to(self.device)
+        with _quiet_libraries():
+            self.pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), local_files_only=True,
+                                                                    use_safetensors=not trust_pickle).to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self._base_scheduler = self.pipe.scheduler
         params = inspect.signature(self.pipe.__call__).parameters
@@ -75,7 +103,8 @@ class DiffusersGenerator:
         denoiser = getattr(self.pipe, "unet", None) or getattr(self.pipe, "transformer", None)
         cfg = denoiser.config
         size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
-        scale = getattr(self.pipe, "vae_scale_factor", 1) if hasattr(self.pipe, "vae") else 1
+        vae = getattr(self.pipe, "vae", None)
+        scale = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1  # VAE downsamplings
         default_steps = params["num_inference_steps"].default if "num_inference_steps" in params else 50
         default_guidance = params["guidance_scale"].default if "guidance_scale" in params else 1.0
         num_classes = int(getattr(cfg, "num_class_embeds", None) or getattr(cfg, "num_embeds_ada_norm", None) or 0)
@@ -95,6 +124,18 @@ class DiffusersGenerator:
             invertible=False,
         )
 
+    def fingerprint(self) -> str:
+        """16 hex digits hashing the name and every network component's weights (as ``Generator.fingerprint``)."""
+        import hashlib
+
+        h = hashlib.sha256(self.info.name.encode())
+        for name, component in sorted(self.pipe.components.items()):
+            if isinstance(component, torch.nn.Module):
+                for k, v in sorted(component.state_dict().items()):
+                    h.update(f"{name}.{k}".encode())
+                    h.update(v.detach().float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images this pipeline makes."""
@@ -105,11 +146,11 @@ class DiffusersGenerator:
         return class_conditions(self.info, classes, prompt)
 
     def resolve_settings(self, steps=None, sampler=None, guidance=None, eta=None, spacing=None):
-        """(steps, sampler, guidance, eta, spacing); sampler None = the pipeline's own scheduler."""
-        if sampler is not None and sampler not in SCHEDULERS:
-            raise ValueError(
-                f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of {', '.join(SCHEDULERS)}"
-            )
+        """(steps, sampler, guidance, eta, spacing); sampler None, or the name of the pipeline's own scheduler
+        class (what None resolves to, so a resolved setting can be passed back), keeps that scheduler."""
+        if sampler is not None and sampler not in SCHEDULERS and sampler != self.info.schedule:
+            raise ValueError(f"unknown sampler {sampler!r} for a diffusers pipeline; choose one of "
+                             f"{', '.join(SCHEDULERS)} (or {self.info.schedule}, the pipeline's own)")
         steps, guidance, eta = checked_settings(self.info.default_steps if steps is None else steps,
                                                 self.info.default_guidance if guidance is None else guidance, eta)
         if self.info.conditioning == "none" and guidance != 1.0:
