@@ -163,3 +163,40 @@ def test_sample_and_benchmark_rows_for_text_and_class_pipelines(text_and_class_p
     assert table["error"].isna().all(), table["error"].tolist()
     assert list(table["sampler"]) == ["DDIMScheduler", "ddim", "DDIMScheduler", "ddim"]
     assert list(table["nfe"]) == [4, 4, 4, 4] and np.isfinite(table["fid"]).all()
+
+
+def test_v_prediction_text_pipeline_samples(tmp_path):
+    """The SD 2.x kind (v-prediction scheduler) loads, reports its parameterization and samples."""
+    from diffeval.generators import load_generator
+
+    from ..pipelines import save_tiny_sd
+
+    g = load_generator(save_tiny_sd(tmp_path / "tiny-sd2", prediction_type="v_prediction"), "cpu")
+    assert g.info.parameterization == "v_prediction" and g.info.conditioning == "text"
+    x = g.sample(2, prompts="a shoe", steps=2, guidance=2.0, seed=0)
+    assert x.shape == (2, 3, 16, 16) and torch.isfinite(x).all()
+
+
+def test_broken_pipeline_folders_give_one_line_errors(text_and_class_pipelines, tmp_path):
+    """A missing component and a pipeline class diffusers does not have: one line each, nothing written."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from diffeval.cli import main
+
+    missing, unknown = tmp_path / "missing", tmp_path / "unknown"
+    shutil.copytree(text_and_class_pipelines[0], missing)
+    shutil.rmtree(missing / "unet")
+    shutil.copytree(text_and_class_pipelines[0], unknown)
+    index = json.loads((unknown / "model_index.json").read_text())
+    (unknown / "model_index.json").write_text(json.dumps({**index, "_class_name": "NoSuchPipeline"}))
+    for folder, says in ((missing, "component 'unet' (UNet2DConditionModel) named in model_index.json is missing"),
+                         (unknown, "pipeline class 'NoSuchPipeline' is not one of diffusers")):
+        out = tmp_path / f"{folder.name}.png"
+        r = CliRunner().invoke(main, ["sample", "-g", str(folder), "--prompt", "a shoe", "--n", "1", "--steps", "1",
+                                      "--out", str(out)], obj={})
+        lines = [line for line in r.output.splitlines() if not line.startswith("warning:")]
+        assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], r.output
+        assert not out.exists()
