@@ -82,7 +82,9 @@ class EvalJob:
 
         require_ints({"n": (self.n, 1)})
         require_seeds(seed=self.seed)
-        for name in _comma_list(self.perturbations) or ["(none given)"]:
+        if not _comma_list(self.perturbations):
+            raise ValueError("--perturbations: name at least one (none for the images as they are)")
+        for name in _comma_list(self.perturbations):
             check_perturbation(name)
 
 

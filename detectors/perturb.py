@@ -10,6 +10,7 @@ Augmentation is deterministic per (seed, image index).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,27 +37,27 @@ def zero_dark(x: torch.Tensor, level: int) -> torch.Tensor:
     return torch.where(y * 255 < level - 0.5, torch.zeros_like(y), y)
 
 
-_RANGES = {"jpeg": (1, 100), "blur": (0, 50), "resize": (0, 1), "dark": (0, 256)}  # (lo, hi]: quality, sigma px,
-# scale, level
+# prefix -> (lowest, highest, lowest included): JPEG quality, blur sigma in px, resize factor, dark level
+_RANGES = {"jpeg": (1, 100, True), "blur": (0, 50, False), "resize": (0, 1, False), "dark": (0, 256, False)}
 
 
 def check_perturbation(name: str) -> str:
     """``name`` if ``perturb`` can apply it: none, jpegQ (Q in [1, 100]), blurS (sigma in (0, 50] px), resizeF
     (F in (0, 1]) or darkK (integer K in [1, 256]); else a ValueError naming the choices."""
-    for prefix, (lo, hi) in _RANGES.items():
-        if name.startswith(prefix):
-            try:
-                v = float(name[len(prefix):])
-            except ValueError:
-                break
-            ok = (lo <= v <= hi) if prefix == "jpeg" else (lo < v <= hi)
-            if ok and (prefix != "dark" or name[4:].isdigit()):
-                return name
-            break
-    if name != "none":
-        raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)}, or jpegQ "
-                         "(Q in [1, 100]), blurS (sigma in (0, 50] px), resizeF (F in (0, 1]), darkK (K in 1-256)")
-    return name
+    if name == "none":
+        return name
+    prefix = next((p for p in _RANGES if name.startswith(p)), None)
+    if prefix is not None:
+        lo, hi, lo_included = _RANGES[prefix]
+        value = name[len(prefix):]
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if (v >= lo if lo_included else v > lo) and v <= hi and (prefix != "dark" or value.isdigit()):
+            return name
+    raise ValueError(f"unknown perturbation {name!r}; choose one of {', '.join(EVAL_PERTURBATIONS)}, or jpegQ "
+                     "(Q in [1, 100]), blurS (sigma in (0, 50] px), resizeF (F in (0, 1]), darkK (K in 1-256)")
 
 
 def perturb(x: torch.Tensor, name: str) -> torch.Tensor:

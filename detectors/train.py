@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from diffeval.checks import require_ints
+from diffeval.checks import require_ints, require_range
 from diffeval.data import load_fashion_mnist
 from diffeval.io import atomic_write_text
 
@@ -46,8 +46,7 @@ class DetectorTrainConfig:
     def __post_init__(self) -> None:
         require_ints({"n_per_generator": (self.n_per_generator, 1), "steps": (self.steps, 1),
                       "batch_size": (self.batch_size, 2)})  # half real, half generated: two at least
-        if not (self.lr > 0 and self.lr < float("inf")):
-            raise ValueError(f"--lr: must be a finite number > 0, got {self.lr!r}")
+        require_range("lr", self.lr, 0, open_lo=True)
         if not self.generators:
             raise ValueError("--train-generators: name at least one generator")
 

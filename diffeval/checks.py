@@ -6,16 +6,16 @@ import math
 from collections.abc import Mapping
 
 
+def _dash(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
 def require_ints(minimum: Mapping[str, tuple[object, int]]) -> None:
     """Each ``name: (value, lo)`` must be an int (not a bool) >= lo; else ``--name: must be an integer >= lo``
     (underscores written as dashes, as the CLI spells the option)."""
     for name, (value, lo) in minimum.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ValueError(f"--{name.replace('_', '-')}: must be an integer >= {lo}, got {value!r}")
-
-
-def _dash(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
+            raise ValueError(f"{_dash(name)}: must be an integer >= {lo}, got {value!r}")
 
 
 def require_seeds(**seeds: object) -> None:

@@ -272,9 +272,10 @@ def _read_pickled_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # torch's message is many lines, suggesting to allow-list the globals
-        first = str(e).split("Unsupported global:")[-1].split(".")[0].strip() if "Unsupported global" in str(e) else ""
-        raise ModelDirError(f"{path}: the pickle holds objects other than tensors{f' ({first})' if first else ''}, "
-                            "refused even with --trust-pickle (it may be malicious)") from None
+        found = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(e), re.IGNORECASE)
+        raise ModelDirError(f"{path}: the pickle holds objects other than tensors"
+                            f"{f' ({found.group(1)})' if found else ''}, refused even with --trust-pickle (it may be "
+                            "malicious)") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -157,8 +157,7 @@ def _cached_row(config: QualityConfig, g: Generator, judge: Judge) -> tuple[dict
     """One generator's row and first 100 images, from the cache or made and then cached."""
     from .io import atomic_savez, digest, safe_path
 
-    device = str(next(g.model.parameters()).device)
-    key = digest({"weights": g.fingerprint(), "n": config.n, "seed": config.seed, "device": device})
+    key = digest({"weights": g.fingerprint(), "n": config.n, "seed": config.seed, "device": str(g.device)})
     path = safe_path(Path(config.out) / "cache", f"{g.info.name}-{key}", suffix=".npz")
     if path.is_file():
         with np.load(path) as data:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from diffeval.checks import require_seeds
 from diffeval.generators import Generator, load_generator
 from diffeval.images import save_grid, save_npz
 
@@ -33,8 +34,7 @@ class SampleConfig:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"--n: must be at least 1, got {self.n}")
-        if not 0 <= self.seed < 2**32:  # noise is seeded by the seed's 32 bits: -1 would alias 2**32 - 1
-            raise ValueError(f"--seed: must lie in [0, 2**32), got {self.seed}")
+        require_seeds(seed=self.seed)
 
 
 def run_sample(config: SampleConfig) -> tuple[Generator, torch.Tensor]:

@@ -57,16 +57,6 @@ class PeakBytes(TorchDispatchMode):
         return out
 
 
-def parameter_count(config: ModelConfig) -> int:
-    """Parameters the config would build, counted on the meta device (no memory is allocated)."""
-    return footprint(config)[0]
-
-
-def activation_bytes(config: ModelConfig) -> int:
-    """Peak bytes of the tensors one forward pass of one image makes (inference, float32)."""
-    return footprint(config)[1]
-
-
 def _meta_inputs(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, Conditioning]:
     x = torch.empty(1, config.channels, config.image_size, config.image_size, device="meta")
     t = torch.empty(1, device="meta")

@@ -35,9 +35,9 @@ def load_generator(
             )
         return load_checkpoint(path, device)
     path = Path(text)
-    if path.is_dir() and is_diffusers_dir(path):
-        return DiffusersGenerator(path, device, trust_pickle)
     if path.is_dir():
+        if is_diffusers_dir(path):
+            return DiffusersGenerator(path, device, trust_pickle)
         return load_checkpoint(path, device, trust_pickle)
     raise CheckpointError(
         f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}), a checkpoint directory or a "

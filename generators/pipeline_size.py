@@ -1,4 +1,5 @@
-"""The parameter count of a diffusers pipeline folder, measured before diffusers builds it: each component
+"""A diffusers pipeline folder checked before diffusers builds it: its index (a pipeline class diffusers has,
+every component's folder present) and its parameter count, for which each component
 that is a network (a diffusers ``ModelMixin`` or a transformers ``PreTrainedModel``, as ``model_index.json``
 names it) is built from its ``config.json`` on PyTorch's meta device, where no memory is allocated.
 
@@ -45,17 +46,38 @@ def _meta_parameters(cls, folder: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def pipeline_parameters(path: str | Path) -> dict[str, int]:
-    """Parameters per network component of the pipeline folder, counted on the meta device."""
+def read_pipeline_index(path: str | Path) -> dict[str, tuple[str, str]]:
+    """The components ``model_index.json`` names, {component: (library, class)}; a ValueError naming what is
+    wrong when the index cannot be read, names a pipeline class this diffusers does not have (a custom
+    pipeline's code is never run) or a component whose folder is missing."""
+    import diffusers
+
     path = Path(path)
     try:
         index = json.loads((path / "model_index.json").read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{path / 'model_index.json'}: cannot read the pipeline index ({e})") from None
-    counts = {}
+    name = index.get("_class_name")
+    if not isinstance(name, str) or not isinstance(getattr(diffusers, name, None), type):
+        raise ValueError(f"{path / 'model_index.json'}: pipeline class {name!r} is not one of diffusers "
+                         f"{diffusers.__version__} (custom pipeline code is never run)")
+    components = {}
     for component, spec in index.items():
         if component.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
             continue
+        if not (path / component).is_dir():
+            raise ValueError(f"{path}: component {component!r} ({spec[-1]}) named in model_index.json is missing "
+                             f"(expected the folder {path / component})")
+        components[component] = (spec[0], spec[1])
+    return components
+
+
+def pipeline_parameters(path: str | Path) -> dict[str, int]:
+    """Parameters per network component of the pipeline folder (``read_pipeline_index``'s checks first),
+    counted on the meta device."""
+    path = Path(path)
+    counts = {}
+    for component, spec in read_pipeline_index(path).items():
         cls = _component_class(*spec)
         if cls is None or not (path / component / "config.json").is_file():
             continue

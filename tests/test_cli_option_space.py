@@ -22,7 +22,7 @@ from diffeval.cli import main
 from diffeval.generators.checkpoints import save_checkpoint
 
 from .helpers import tiny_generator
-from .test_cli_properties import COUNTS, NUMBERS, _as_number, _check, _is_int, _text, snapshot
+from .test_cli_properties import COUNTS, NUMBERS, _as_number, _check, _is_int, _text, in_empty_cwd, snapshot
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,8 @@ COMMANDS = [
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """Tiny 28 px ddpm, sd1 and dit checkpoints, a key for sd1, two PNGs, and a detector trained one step."""
-    root = tmp_path_factory.mktemp("option-space")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))  # an empty working folder, watched by snapshot()
-        yield _workspace(root)
+    with in_empty_cwd(tmp_path_factory):
+        yield _workspace(tmp_path_factory.mktemp("option-space"))
 
 
 def _workspace(root: Path) -> Path:

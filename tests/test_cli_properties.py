@@ -4,6 +4,7 @@ accepted silently."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 from pathlib import Path
@@ -83,12 +84,18 @@ def _check(result, out: Path, complete, valid: bool, command: str, before: set[P
         assert not added if result.exit_code else all(p.is_relative_to(cache_dir()) for p in added), added
 
 
+@contextlib.contextmanager
+def in_empty_cwd(tmp_path_factory):
+    """Run the block in a fresh, empty working folder (``snapshot`` watches it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("props")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))  # an empty working folder, watched by snapshot()
-        yield _workspace(root)
+    with in_empty_cwd(tmp_path_factory):
+        yield _workspace(tmp_path_factory.mktemp("props"))
 
 
 def _workspace(root: Path) -> Path:

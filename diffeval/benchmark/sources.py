@@ -67,9 +67,7 @@ class GeneratorSource:
     text: str
     kind: str = "generator"
 
-    def load(self, device: str | None = None, trust_pickle: bool = False) -> Generator:
-        if is_diffusers_dir(self.text):
-            return DiffusersGenerator(self.text, device, trust_pickle=trust_pickle)
+    def load(self, device: str | None = None, trust_pickle: bool = False) -> Generator | DiffusersGenerator:
         return load_generator(self.text, device, trust_pickle=trust_pickle)
 
     def fingerprint(self) -> str:

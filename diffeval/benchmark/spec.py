@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from diffeval.checks import require_ints
+from diffeval.checks import require_ints, require_seeds
 from diffeval.io import digest, slug
 
 
@@ -68,10 +68,9 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         minimum = {"n": 2, "batch_size": 1, "kid_subsets": 1, "kid_subset_size": 2, "fid_resamples": 0,
-                   "grid_images": 0, "seed": 0}
+                   "grid_images": 0}
         require_ints({name: (getattr(self, name), lo) for name, lo in minimum.items()})
-        if self.seed >= 2**32:  # noise is seeded by the seed's 32 bits
-            raise ValueError(f"--seed: must lie in [0, 2**32), got {self.seed}")
+        require_seeds(seed=self.seed)
 
 
 @dataclass(frozen=True)
