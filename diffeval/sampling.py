@@ -29,6 +29,9 @@ class SampleConfig:
     out: str = "grid.png"
     npz: str | None = None
     device: str = "auto"
+    height: int | None = None
+    width: int | None = None
+    dtype: str = "float32"
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
@@ -39,7 +42,7 @@ class SampleConfig:
 
 def run_sample(config: SampleConfig) -> tuple[Generator, torch.Tensor]:
     """The generator and its images, float (n, C, H, W) in [0, 1]."""
-    g = load_generator(config.generator, config.device, config.trust_pickle)
+    g = load_generator(config.generator, config.device, config.trust_pickle, dtype=config.dtype)
     n, cond = config.n, {}
     if g.info.conditioning != "none" and not (config.prompts or config.labels):
         warnings.warn(f"{g.info.name} is {g.info.conditioning}-conditional but no "
@@ -49,8 +52,11 @@ def run_sample(config: SampleConfig) -> tuple[Generator, torch.Tensor]:
         cond["prompts"] = [config.prompts[i % len(config.prompts)] for i in range(n)]
     if config.labels:
         cond["labels"] = [config.labels[i % len(config.labels)] for i in range(n)]
+    size = {k: v for k, v in (("height", config.height), ("width", config.width)) if v is not None}
+    if size and g.info.family != "diffusers":
+        raise ValueError(f"--height/--width: {g.info.name} makes {g.info.resolution}px images only")
     images = g.sample(n, steps=config.steps, sampler=config.sampler, guidance=config.guidance, eta=config.eta,
-                      seed=config.seed, progress=True, **cond)
+                      seed=config.seed, progress=True, **size, **cond)
     return g, images
 
 

@@ -121,6 +121,20 @@ class Generator:
         """(C, H, W) of the images this generator makes."""
         return (self.config.channels, self.config.image_size, self.config.image_size)
 
+    @property
+    def noise_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the initial noise ``sample(noise=...)`` takes: the image shape (pixel-space models)."""
+        return self.image_shape
+
+    @property
+    def autoencoder(self):
+        """None: the bundled models denoise pixels."""
+        return None
+
+    def initial_noise(self, n: int, seed: int, first_index: int = 0) -> torch.Tensor:
+        """(n, *noise_shape) float32 N(0, 1), on CPU: the noise ``sample`` draws for (seed, first_index + i)."""
+        return NoiseSource(seed, range(first_index, first_index + n), self.noise_shape).draw()
+
     def class_conditions(self, classes: torch.Tensor, prompt: Callable[[int], str]) -> dict:
         """``sample`` keyword arguments asking for ``classes``; ``prompt`` turns a class into a text prompt
         (see the module-level ``class_conditions``)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint
-from .diffusers_pipeline import DiffusersGenerator, is_diffusers_dir
+from .diffusers_pipeline import DiffusersGenerator, check_dtype, is_diffusers_dir
 from .interface import Generator
 from .names import PRESET_NAMES
 
@@ -20,12 +20,19 @@ def bundled_names() -> list[str]:
 
 
 def load_generator(
-    name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False
+    name_or_path: str | Path, device: str | torch.device | None = None, trust_pickle: bool = False,
+    dtype: str = "float32",
 ) -> Generator | DiffusersGenerator:
     """A bundled preset name (``ddpm``, ``sd1``, ``sd2``, ``dit``, ``sd3``, ``sd3-reflow``), a checkpoint
     directory (``config.json`` + ``model.safetensors``) or a diffusers pipeline directory (``model_index.json``,
-    read with ``local_files_only``; needs the ``diffusers`` extra)."""
+    read with ``local_files_only``; needs the ``diffusers`` extra). ``dtype`` (float32, float16, bfloat16) applies
+    to pipelines; the bundled models run in float32."""
     text = str(name_or_path)
+    path = Path(text)
+    if dtype != "float32" and not (path.is_dir() and is_diffusers_dir(path)):
+        check_dtype(dtype)
+        raise ValueError(f"--dtype {dtype}: the bundled models and checkpoints run in float32 (dtypes apply to "
+                         "diffusers pipelines)")
     if text in PRESET_NAMES:
         path = BUNDLED_DIR / text
         if not (path / "config.json").is_file():
@@ -34,10 +41,9 @@ def load_generator(
                 f"`diffeval train --preset {text} --out DIR` and load DIR"
             )
         return load_checkpoint(path, device)
-    path = Path(text)
     if path.is_dir():
         if is_diffusers_dir(path):
-            return DiffusersGenerator(path, device, trust_pickle)
+            return DiffusersGenerator(path, device, trust_pickle, dtype)
         return load_checkpoint(path, device, trust_pickle)
     raise CheckpointError(
         f"unknown generator {text!r}: not a bundled name ({', '.join(PRESET_NAMES)}), a checkpoint directory or a "

@@ -53,9 +53,27 @@ def tiny_vae(latent_channels: int = 4):
                          latent_channels=latent_channels, norm_num_groups=4, sample_size=16)
 
 
-def save_tiny_sd(folder: Path, prediction_type: str = "epsilon", seed: int = 0) -> Path:
+def cycle_train_vae(vae, steps: int, seed: int = 0):
+    """Train a random VAE for ``steps`` Adam steps so that encode(decode(z)) ~ z on N(0, 1) latents: a random
+    VAE does not invert (relative latent error ~1), so image-space inversion and Tree-Ring detection would test
+    nothing. 200 steps (~15 s on 2 cores) bring the error to ~0.5, about that of SD's VAE on its own samples."""
+    g = torch.Generator().manual_seed(seed)
+    scale = vae.config.scaling_factor
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    for _ in range(steps):
+        z = torch.randn(32, vae.config.latent_channels, 8, 8, generator=g)
+        x = vae.decode(z / scale).sample.clamp(-1, 1)
+        loss = (vae.encode(x).latent_dist.mean * scale - z).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return vae.eval().requires_grad_(False)
+
+
+def save_tiny_sd(folder: Path, prediction_type: str = "epsilon", seed: int = 0, vae_steps: int = 0) -> Path:
     """An SD 1.x-style text pipeline (UNet2DConditionModel with cross-attention, CLIP text encoder, VAE, DDIM
-    scheduler; ``prediction_type="v_prediction"`` for the SD 2.x kind), saved as safetensors."""
+    scheduler; ``prediction_type="v_prediction"`` for the SD 2.x kind), saved as safetensors. ``vae_steps`` > 0:
+    a VAE trained that long to invert its own decodings (``cycle_train_vae``)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(seed)
@@ -67,7 +85,8 @@ def save_tiny_sd(folder: Path, prediction_type: str = "epsilon", seed: int = 0) 
                                 attention_head_dim=4, norm_num_groups=4)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
                               clip_sample=False, set_alpha_to_one=False, prediction_type=prediction_type)
-    pipe = StableDiffusionPipeline(vae=tiny_vae(), text_encoder=tiny_clip_text_encoder(len(tokenizer)),
+    vae = cycle_train_vae(tiny_vae(), vae_steps) if vae_steps else tiny_vae()
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=tiny_clip_text_encoder(len(tokenizer)),
                                    tokenizer=tokenizer, unet=unet, scheduler=scheduler, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder)
@@ -85,6 +104,99 @@ def save_tiny_dit(folder: Path, seed: int = 0) -> Path:
                                         norm_num_groups=4)
     labels = {i: name for i, name in enumerate(["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                                  "sneaker", "bag", "boot"])}
-    pipe = DiTPipeline(transformer=transformer, vae=tiny_vae(), scheduler=DDIMScheduler(), id2label=labels)
+    pipe = DiTPipeline(transformer=transformer, vae=tiny_vae(), scheduler=DDIMScheduler(clip_sample=False),
+                       id2label=labels)
     pipe.save_pretrained(folder)
     return folder
+
+
+def tiny_clip_with_projection(vocab_size: int, dim: int = 32, projection_dim: int = 32, max_length: int = 77):
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    return CLIPTextModelWithProjection(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=dim, intermediate_size=2 * dim, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=max_length, projection_dim=projection_dim,
+        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1))
+
+
+def save_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
+    """An SDXL-style pipeline: two CLIP text encoders (the second with a projection: the pooled embedding),
+    a UNet with ``text_time`` added conditions (pooled text + 6 size numbers), VAE, Euler scheduler."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = tiny_clip_tokenizer(Path(tmp))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=64,
+                                attention_head_dim=4, norm_num_groups=4, use_linear_projection=True,
+                                addition_embed_type="text_time", addition_time_embed_dim=8,
+                                projection_class_embeddings_input_dim=6 * 8 + 32)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1, timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=tiny_vae(), text_encoder=tiny_clip_text_encoder(len(tok)), tokenizer=tok,
+                                     text_encoder_2=tiny_clip_with_projection(len(tok)), tokenizer_2=tok, unet=unet,
+                                     scheduler=scheduler)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_sd3(folder: Path, seed: int = 0) -> Path:
+    """An SD3-style flow pipeline: SD3Transformer2DModel (joint attention, patch 1), two CLIP encoders with
+    projections (no T5: SD3 then uses zeros), a VAE with a shift factor, FlowMatchEulerDiscreteScheduler."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = tiny_clip_tokenizer(Path(tmp))
+    transformer = SD3Transformer2DModel(sample_size=8, patch_size=1, in_channels=4, out_channels=4, num_layers=1,
+                                        attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+                                        joint_attention_dim=64, pooled_projection_dim=64)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+                        latent_channels=4, norm_num_groups=4, sample_size=16, shift_factor=0.0609,
+                        scaling_factor=1.5305, use_quant_conv=False, use_post_quant_conv=False)
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+                                    vae=vae, text_encoder=tiny_clip_with_projection(len(tok)), tokenizer=tok,
+                                    text_encoder_2=tiny_clip_with_projection(len(tok)), tokenizer_2=tok,
+                                    text_encoder_3=None, tokenizer_3=None)
+    pipe.save_pretrained(folder)
+    index = json.loads((folder / "model_index.json").read_text())  # diffusers leaves None components out
+    index.update(text_encoder_3=[None, None], tokenizer_3=[None, None])
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2))
+    return folder
+
+
+def save_tiny_ldm(folder: Path, seed: int = 0) -> Path:
+    """An unconditional latent pipeline (LDMPipeline): UNet2DModel over 8x8x3 VQ latents, VQModel, DDIM."""
+    from diffusers import DDIMScheduler, LDMPipeline, UNet2DModel, VQModel
+
+    torch.manual_seed(seed)
+    vq = VQModel(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                 up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+                 latent_channels=3, num_vq_embeddings=32, norm_num_groups=4, sample_size=16)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    LDMPipeline(vqvae=vq, unet=unet, scheduler=DDIMScheduler(clip_sample=False)).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_ddpm(folder: Path, seed: int = 0) -> Path:
+    """An unconditional pixel pipeline (DDPMPipeline): UNet2DModel on 8x8 RGB, DDPM scheduler."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
+    return folder
+
+
+BUILDERS = {"sd": save_tiny_sd, "sd-v": lambda f: save_tiny_sd(f, "v_prediction"), "sdxl": save_tiny_sdxl,
+            "sd3": save_tiny_sd3, "dit": save_tiny_dit, "ldm": save_tiny_ldm, "ddpm": save_tiny_ddpm}
+FAMILY_NAMES = {"sd": "SD 1.x (UNet, eps)", "sd-v": "SD 2.x (UNet, v)", "sdxl": "SDXL (UNet, 2 text encoders)",
+                "sd3": "SD3 (MMDiT, flow)", "dit": "DiT (class)", "ldm": "LDM (unconditional, VQ)",
+                "ddpm": "DDPM (unconditional, pixels)"}

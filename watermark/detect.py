@@ -91,9 +91,8 @@ def detect_images(
 ) -> pd.DataFrame:
     """Images (N, C, H, W) in [0, 1] -> DataFrame (score_noise's columns plus detect_s_per_image)."""
     settings = settings or DetectSettings()
-    shape = generator.image_shape
     for k in keys:
-        k.check_shape(shape)
+        k.check_shape(generator.noise_shape)
     t0 = time.perf_counter()
     noise = recover_noise(generator, images, settings, progress)
     out = score_noise(noise, keys, settings)
@@ -130,7 +129,7 @@ def detect_files(
     settings = settings or DetectSettings()
     shape = generator.image_shape
     for k in keys:
-        k.check_shape(shape)
+        k.check_shape(generator.noise_shape)
     good, errors = [], {}
     tensors = []
     for i, p in enumerate(paths):

@@ -6,21 +6,21 @@ from dataclasses import dataclass
 
 import torch
 
-from diffeval.data import class_prompt
+from diffeval.data import CLASS_NAMES, class_prompt
 from diffeval.generators import Generator
-from diffeval.generators.samplers import NoiseSource
 
 from .keys import WatermarkKey
 from .statistics import inject
 
 
 def default_conditions(generator: Generator, n: int, first_index: int = 0) -> dict:
-    """Conditions cycling through the classes (label i % 10, or its caption) for conditional
+    """Conditions cycling through the classes (label i % classes, or the caption of Fashion-MNIST class i % 10) for conditional
     generators; nothing for unconditional ones. Returned as keyword arguments of ``sample``."""
     kind = generator.info.conditioning
     if kind == "none":
         return {}
-    labels = [(first_index + i) % generator.config.num_classes for i in range(n)]
+    classes = generator.info.num_classes if kind == "class" else len(CLASS_NAMES)  # text: the Fashion captions
+    labels = [(first_index + i) % classes for i in range(n)]
     if kind == "class":
         return {"labels": torch.tensor(labels)}
     return {"prompts": [class_prompt(c) for c in labels]}
@@ -39,9 +39,9 @@ class EmbedSettings:
 
 
 def initial_noise(generator: Generator, n: int, seed: int, first_index: int = 0) -> torch.Tensor:
-    """(n, C, H, W) float32 N(0, 1) noise; sample i depends only on (seed, first_index + i)."""
-    shape = generator.image_shape
-    return NoiseSource(seed, range(first_index, first_index + n), shape).draw()
+    """(n, *generator.noise_shape) float32 N(0, 1) noise (latents for a latent pipeline); sample i depends only
+    on (seed, first_index + i), and is the noise the generator itself draws for it."""
+    return generator.initial_noise(n, seed, first_index)
 
 
 def generate(

@@ -15,14 +15,15 @@ from .detect import DetectSettings
 
 @dataclass(frozen=True)
 class KeygenJob:
-    """``diffeval watermark keygen``: ``count`` keys for ``generator``'s image shape."""
+    """``diffeval watermark keygen``: ``count`` keys for ``generator``'s initial-noise shape (the latent of a latent
+    pipeline). ``radius`` None / ``channels`` () take ``keys.default_geometry``."""
 
     generator: str
     out_path: str
     pattern: str = "rand"
-    radius: float = 4
+    radius: float | None = None
     inner_radius: float = 0.0
-    channels: tuple[int, ...] = (0,)
+    channels: tuple[int, ...] = ()
     seed: int | None = None
     count: int = 1
     trust_pickle: bool = False
@@ -37,16 +38,20 @@ def run_keygen(job: KeygenJob) -> str:
     """Write the key file(s) (mode 0600); one line per key."""
     from diffeval.generators import load_generator
 
-    from .keys import make_key, save_key
+    from .keys import default_geometry, make_key, save_key
 
-    shape = load_generator(job.generator, trust_pickle=job.trust_pickle).image_shape
+    g = load_generator(job.generator, trust_pickle=job.trust_pickle)
+    shape = g.noise_shape
+    radius, channels = default_geometry(g)
+    radius = radius if job.radius is None else job.radius
+    channels = tuple(job.channels) or channels
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
-        key = make_key(shape, job.pattern, job.radius, job.channels, None if job.seed is None else job.seed + i,
+        key = make_key(shape, job.pattern, radius, channels, None if job.seed is None else job.seed + i,
                        name=path.stem, inner_radius=job.inner_radius)
         save_key(key, path)
-        lines.append(f"{path}: {job.pattern} key, radius {job.radius:g}, channels {list(job.channels)}, "
+        lines.append(f"{path}: {job.pattern} key, radius {radius:g}, channels {list(channels)}, "
                      f"shape {shape}, fingerprint {key.fingerprint}")
     return "\n".join(lines)
 
@@ -84,7 +89,7 @@ def run_embed(job: EmbedJob) -> str:
 
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     key = load_key(job.key_path)
-    key.check_shape(g.image_shape)
+    key.check_shape(g.noise_shape)
     n, cond = job.n, None
     if job.prompts:
         cond = {"prompts": [job.prompts[i % len(job.prompts)] for i in range(n)]}

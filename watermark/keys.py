@@ -115,6 +115,20 @@ def make_key(
     return WatermarkKey(pattern, float(radius), channels, (c, h, w), seed, values, mask, name, float(inner_radius))
 
 
+BUNDLED_GEOMETRY = (4.0, (0,))  # radius, channels: the defaults measured on the bundled 28 px pixel models
+PAPER_RADIUS, PAPER_SIDE, PAPER_CHANNEL = 10.0, 64, 3  # Wen et al.: radius 10 on channel 3 of SD's 64x64x4 latent
+
+
+def default_geometry(generator) -> tuple[float, tuple[int, ...]]:
+    """(radius, channels) of a key when none are given. Bundled models: radius 4 on channel 0. Diffusers
+    pipelines: the paper's geometry scaled to the initial latent, radius 10 * side / 64 (10 on SD's 64x64, 1.25 on
+    an 8x8 test latent) on channel 3 (the last, where the latent has fewer channels)."""
+    if generator.info.family != "diffusers":
+        return BUNDLED_GEOMETRY
+    c, h, w = generator.noise_shape
+    return PAPER_RADIUS * min(h, w) / PAPER_SIDE, (min(PAPER_CHANNEL, c - 1),)
+
+
 def save_key(key: WatermarkKey, path: str | Path) -> Path:
     """Write ``key`` to a safetensors file (values + mask, settings in the header), atomically."""
     path = Path(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,13 +28,14 @@ from diffeval.io import atomic_torch_save, digest, safe_path
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
-from .keys import WatermarkKey, make_key
+from .keys import WatermarkKey, default_geometry, make_key
 from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr",
     "accuracy", "tpr_at_alpha", "fpr_at_alpha", "alpha", "n_marked", "n_unmarked", "detect_s_per_image",
 ]
+JUDGE_SHAPE = (1, 28, 28)  # the images the bundled judge (the quality features) reads
 SCORE_COLUMNS = ["generator", "pattern", "attack", "marked", "index", "score", "p_value"]
 
 
@@ -41,18 +43,22 @@ SCORE_COLUMNS = ["generator", "pattern", "attack", "marked", "index", "score", "
 class RobustnessConfig:
     """n marked images per (generator, pattern) and n_unmarked unmarked ones per generator (default n),
     generated from seeds ``embed.seed`` (marked and unmarked share their initial noise before the key
-    is injected). Keys come from ``key_seed`` (an evaluation key, not a secret)."""
+    is injected). Keys come from ``key_seed`` (an evaluation key, not a secret). ``radius`` None / ``channels`` ()
+    take each generator's ``keys.default_geometry``. ``regen_generator`` "auto": the bundled ddpm for the bundled
+    models, the generator itself otherwise ("self" asks for that anywhere). ``quality`` is measured in the bundled
+    judge's feature space, so only for 28 px grayscale generators (skipped with a warning otherwise)."""
 
     generators: tuple[str, ...] = ("sd3",)
     patterns: tuple[str, ...] = ("rings", "rand")
-    radius: float = 4
+    radius: float | None = None
     inner_radius: float = 0.0
+    channels: tuple[int, ...] = ()
     n: int = 100
     n_unmarked: int | None = None
     attacks: str = "paper"
     key_seed: int = 0
     attack_seed: int = 0
-    regen_generator: str = "ddpm"
+    regen_generator: str = "auto"
     regen_steps: int = 20
     quality: bool = True
     baselines: tuple[str, ...] = ()
@@ -112,12 +118,20 @@ class _Cache:
         return self.put(name, parts, make()) if value is None else value
 
 
-def _regen_fn(name: str, steps: int) -> Callable:
+def regen_generator_name(name: str, g: Generator) -> str | None:
+    """The regeneration attack's generator for ``g``: None means ``g`` itself ("self", or "auto" for a
+    generator that is not bundled); "auto" is the bundled ddpm for the bundled models."""
+    if name == "self" or (name == "auto" and g.info.family == "diffusers"):
+        return None
+    return "ddpm" if name == "auto" else name
+
+
+def _regen_fn(name: str | None, steps: int, own: Generator) -> Callable:
     state: dict = {}
 
     def regen(images: torch.Tensor, t: float, seed: int, first_index: int) -> torch.Tensor:
         if "g" not in state:
-            state["g"] = load_generator(name)
+            state["g"] = own if name is None else load_generator(name)
         return state["g"].regenerate(images, t, steps=steps, seed=seed, first_index=first_index)
 
     return regen
@@ -135,18 +149,22 @@ def run_robustness(
     out = Path(out)
     cache = _Cache(out / "cache")
     attacks: tuple[Attack, ...] = attacks_from(cfg.attacks)
-    regen = _regen_fn(cfg.regen_generator, cfg.regen_steps)
     rows, scores, quality = [], [], []
     for gname in cfg.generators:
         g = load_generator(gname, trust_pickle=cfg.trust_pickle)
+        regen_name = regen_generator_name(cfg.regen_generator, g)
+        regen = _regen_fn(regen_name, cfg.regen_steps, g)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys, images = _marked_images(g, cfg, cache, base, progress)
         _save_samples(images, safe_path(out, f"samples_{g.info.name}.png"))
-        if cfg.quality:
+        if cfg.quality and g.image_shape == JUDGE_SHAPE:
             quality.append(watermark_quality(g.info.name, images, cfg))
+        elif cfg.quality:
+            warnings.warn(f"{g.info.name}: the watermark's FID/KID cost is measured in the bundled judge's features "
+                          f"of {JUDGE_SHAPE} images, not {g.image_shape}; skipped", stacklevel=2)
         bar = tqdm(total=len(attacks) * (1 + len(keys)), desc=f"robustness {g.info.name}", disable=not progress)
         for attack in attacks:
-            recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, bar)
+            recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, regen_name, bar)
             for p, key in keys.items():
                 row, parts = _key_rows(g.info.name, p, key, attack, recovered, timing[p], cfg)
                 rows.append(row)
@@ -165,9 +183,12 @@ def _marked_images(
     g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, progress: bool
 ) -> tuple[dict[str, WatermarkKey], dict[str | None, torch.Tensor]]:
     """The keys by pattern, and the images (cached): unmarked under None, marked under each pattern."""
-    shape = g.image_shape
+    shape = g.noise_shape
     n_un = cfg.n_unmarked or cfg.n
-    keys = {p: make_key(shape, p, cfg.radius, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
+    radius, channels = default_geometry(g)
+    radius = radius if cfg.radius is None else cfg.radius
+    channels = tuple(cfg.channels) or channels
+    keys = {p: make_key(shape, p, radius, channels, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
             for p in cfg.patterns}
     images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
                               functools.partial(generate, g, None, n_un, cfg.embed, progress=progress))}
@@ -188,11 +209,11 @@ def _attacked_noise(g: Generator, attack: Attack, images: torch.Tensor, seed: in
 
 
 def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: RobustnessConfig, cache: _Cache,
-             base: dict, regen: Callable, bar) -> tuple[dict, dict]:
+             base: dict, regen: Callable, regen_name: str | None, bar) -> tuple[dict, dict]:
     """Noise recovered from the attacked unmarked (None) and marked images, and the inversion time per image
     (NaN where a cached noise has no cached timing)."""
     inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
-    att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [cfg.regen_generator, cfg.regen_steps]}
+    att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [regen_name or "self", cfg.regen_steps]}
     recovered, timing = {}, {}
     for p in [None, *keys]:
         parts = {**base, **inv, **att, "n": len(images[p]), "key": keys[p].fingerprint if p else None}

@@ -35,7 +35,8 @@ def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from,
 
 
 @click.command()
-@click.option("--generator", "-g", "generator", required=True, help="Bundled name or checkpoint directory.")
+@click.option("--generator", "-g", "generator", required=True,
+              help="Bundled name, checkpoint directory or diffusers pipeline directory.")
 @click.option("--n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--prompt", "prompts", multiple=True, help="Prompt(s) for text generators; repeat to cycle.")
 @click.option("--label", "labels", type=int, multiple=True,
@@ -48,6 +49,10 @@ def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from,
 @click.option("--out", "out", default="grid.png", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--npz", "npz", default=None, type=click.Path(dir_okay=False),
               help="Also save the images (uint8) here.")
+@click.option("--height", type=int, default=None, help="Image height in pixels (pipelines that take it).")
+@click.option("--width", type=int, default=None, help="Image width in pixels (pipelines that take it).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
+              help="Weights and activations of a diffusers pipeline (the bundled models run in float32).")
 @click.option("--device", default="auto", show_default=True)
 @trust_pickle
 def sample(**options) -> None:

@@ -44,13 +44,15 @@ def watermark() -> None:
 
 @watermark.command()
 @click.option("--generator", "-g", "generator", required=True,
-              help="Bundled name or checkpoint dir (fixes the image shape).")
+              help="Bundled name, checkpoint dir or diffusers pipeline dir (fixes the noise/latent shape).")
 @click.option("--pattern", type=PATTERN_CHOICE, default="rand", show_default=True)
-@click.option("--radius", type=float, default=4, show_default=True, help="Key disc radius in frequency units.")
+@click.option("--radius", type=float, default=None,
+              help="Key disc radius in frequency units (default: 4 for the bundled models; for pipelines the paper's "
+                   "10 at 64x64 latents, scaled to the latent's side).")
 @click.option("--inner-radius", type=float, default=0.0, show_default=True,
               help="Leave |f| < this to the noise (an annulus key).")
-@click.option("--channel", "channels", type=int, multiple=True, default=(0,), show_default=True,
-              help="Keyed channel(s) (repeat).")
+@click.option("--channel", "channels", type=int, multiple=True,
+              help="Keyed channel(s) (repeat; default: 0 for the bundled models, the paper's 3 for pipelines).")
 @click.option("--seed", type=int, default=None,
               help="Secret seed (default: drawn from the OS; recorded in the key file).")
 @click.option("--count", type=int, default=1, show_default=True,
@@ -107,17 +109,21 @@ def detect(**options) -> None:
               help="Generator(s) (repeat).")
 @click.option("--pattern", "patterns", type=PATTERN_CHOICE, multiple=True, default=("rings", "rand"),
               show_default=True)
-@click.option("--radius", type=float, default=4, show_default=True)
+@click.option("--radius", type=float, default=None,
+              help="Key radius (default: 4 for the bundled models, the paper's 10/64 of the latent side for pipelines).")
 @click.option("--inner-radius", type=float, default=0.0, show_default=True,
               help="Annulus keys: leave |f| < this to the noise.")
+@click.option("--channel", "channels", type=int, multiple=True,
+              help="Keyed channel(s) (repeat; default: 0 for the bundled models, 3 for pipelines).")
 @click.option("--n", type=int, default=100, show_default=True, help="Marked images per generator and pattern.")
 @click.option("--n-unmarked", type=int, default=None, help="Unmarked images per generator (default: N).")
 @click.option("--attacks", default="paper", show_default=True,
               help="paper, sweep, all, clean, or a list like 'jpeg:50,rotation:15+jpeg:50'.")
 @click.option("--steps", type=int, default=None, help="Sampling steps (default: each generator's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--regen-generator", default="ddpm", show_default=True,
-              help="Bundled generator of the regeneration attack.")
+@click.option("--regen-generator", default="auto", show_default=True,
+              help="Generator of the regeneration attack: auto (the bundled ddpm for bundled models, the generator "
+                   "itself for pipelines), self, or a name/dir.")
 @click.option("--no-quality", is_flag=True, help="Skip the FID/KID cost of the watermark.")
 @click.option("--baselines", default="",
               help="Comma list of dwtDct, dwtDctSvd, rivaGan (or 'all'): invisible-watermark baselines on the same "
