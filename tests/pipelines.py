@@ -145,7 +145,12 @@ def save_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
 def save_tiny_sd3(folder: Path, seed: int = 0) -> Path:
     """An SD3-style flow pipeline: SD3Transformer2DModel (joint attention, patch 1), two CLIP encoders with
     projections (no T5: SD3 then uses zeros), a VAE with a shift factor, FlowMatchEulerDiscreteScheduler."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,8 +182,8 @@ def save_tiny_ldm(folder: Path, seed: int = 0) -> Path:
                  up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
                  latent_channels=3, num_vq_embeddings=32, norm_num_groups=4, sample_size=16)
     unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
-                       down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-                       norm_num_groups=4)
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4)
     LDMPipeline(vqvae=vq, unet=unet, scheduler=DDIMScheduler(clip_sample=False)).save_pretrained(folder)
     return folder
 
@@ -189,8 +194,8 @@ def save_tiny_ddpm(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
-                       down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-                       norm_num_groups=4)
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4)
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(folder)
     return folder
 

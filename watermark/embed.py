@@ -14,8 +14,8 @@ from .statistics import inject
 
 
 def default_conditions(generator: Generator, n: int, first_index: int = 0) -> dict:
-    """Conditions cycling through the classes (label i % classes, or the caption of Fashion-MNIST class i % 10) for conditional
-    generators; nothing for unconditional ones. Returned as keyword arguments of ``sample``."""
+    """Conditions cycling through the classes for conditional generators (label i % classes; text: the caption of
+    Fashion-MNIST class i % 10); nothing for unconditional ones. Returned as keyword arguments of ``sample``."""
     kind = generator.info.conditioning
     if kind == "none":
         return {}

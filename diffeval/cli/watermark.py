@@ -110,7 +110,8 @@ def detect(**options) -> None:
 @click.option("--pattern", "patterns", type=PATTERN_CHOICE, multiple=True, default=("rings", "rand"),
               show_default=True)
 @click.option("--radius", type=float, default=None,
-              help="Key radius (default: 4 for the bundled models, the paper's 10/64 of the latent side for pipelines).")
+              help="Key radius (default: 4 for the bundled models; for pipelines the paper's 10/64 of the latent "
+                   "side).")
 @click.option("--inner-radius", type=float, default=0.0, show_default=True,
               help="Annulus keys: leave |f| < this to the noise.")
 @click.option("--channel", "channels", type=int, multiple=True,
