@@ -70,7 +70,7 @@ def coordinates(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     For white N(0, 1) noise these are i.i.d. N(0, 1), exactly.
     """
     if not is_hermitian_symmetric(mask):
-        raise ValueError("the key mask must be symmetric under f -> -f")
+        raise ValueError("the key mask must be symmetric under f -> -f (a paper-layout key is not: use --test paper)")
     pair, self_conj = half_plane(*mask.shape)
     p, s = pair & mask, self_conj & mask
     root2 = 2.0**0.5

@@ -26,6 +26,7 @@ class KeygenJob:
     channels: tuple[int, ...] = ()
     seed: int | None = None
     count: int = 1
+    layout: str = "centred"
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
@@ -49,9 +50,9 @@ def run_keygen(job: KeygenJob) -> str:
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
         key = make_key(shape, job.pattern, radius, channels, None if job.seed is None else job.seed + i,
-                       name=path.stem, inner_radius=job.inner_radius)
+                       name=path.stem, inner_radius=job.inner_radius, layout=job.layout)
         save_key(key, path)
-        lines.append(f"{path}: {job.pattern} key, radius {radius:g}, channels {list(channels)}, "
+        lines.append(f"{path}: {job.pattern} key ({job.layout}), radius {radius:g}, channels {list(channels)}, "
                      f"shape {shape}, fingerprint {key.fingerprint}")
     return "\n".join(lines)
 

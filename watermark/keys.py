@@ -9,6 +9,11 @@ exactly. Patterns (Wen et al. 2023):
 - ``rand``: the spectrum of a seeded white N(0, 1) image on the disc.
 - ``zeros``: zero on the disc.
 
+``layout="paper"`` builds a key exactly as Wen et al.'s code does (``paper_layout``): their disc, whose centre sits
+one row off the DC bin (their mask flips the row axis), and complex ring constants read from a seeded noise
+spectrum. That key is not Hermitian-symmetric, so injecting it and keeping the real part does not leave it in the
+noise, and only the paper's own statistics (``test="paper"``) apply to it; it is there to reproduce their numbers.
+
 Keys are secrets: a file holds the values and the seed they came from; keep it private.
 """
 
@@ -47,6 +52,7 @@ class WatermarkKey:
     mask: torch.Tensor = field(repr=False)
     name: str = ""
     inner_radius: float = 0.0
+    layout: str = "centred"
 
     @property
     def fingerprint(self) -> str:
@@ -73,6 +79,42 @@ def ring_index(height: int, width: int) -> torch.Tensor:
     return torch.sqrt(fy**2 + fx**2).ceil().clamp(min=1).long()
 
 
+LAYOUTS = ("centred", "paper")
+
+
+def paper_disc(size: int, radius: float) -> torch.Tensor:
+    """(size, size) bool: Wen et al.'s ``circle_mask``, the disc |(x, y) - (size // 2, size // 2)| <= radius on a grid
+    whose row axis is reversed, so its centre is row size - 1 - size // 2 (one above DC for even sizes)."""
+    c = size // 2
+    y = (size - 1 - torch.arange(size))[:, None].double()
+    x = torch.arange(size)[None, :].double()
+    return (x - c) ** 2 + (y - c) ** 2 <= float(radius) ** 2
+
+
+def paper_layout(shape: tuple[int, int, int], pattern: str, radius: float, channels: tuple[int, ...], seed: int):
+    """(values (len(channels), H, W) complex128 in orthonormal units, mask (H, W)) as Wen et al.'s
+    ``get_watermarking_pattern`` / ``get_watermarking_mask`` make them: a (1, C, H, W) N(0, 1) draw from ``seed``
+    (torch's CPU stream), its centred unnormalised spectrum; "rings": ring i = radius..1 (their disc of radius i,
+    smaller ones written last) set to the spectrum value at row 0, column i; "rand": the spectrum; "zeros": 0.
+    Their values are divided by sqrt(H W) here (diffeval's FFT is orthonormal); their radius is an integer."""
+    c, h, w = shape
+    if h != w or int(radius) != radius:
+        raise ValueError("the paper layout needs square noise and an integer radius")
+    g = torch.Generator().manual_seed(int(seed))
+    spec = torch.fft.fftshift(torch.fft.fft2(torch.randn(1, c, h, w, generator=g)), dim=(-1, -2))
+    patch = spec.clone()
+    if pattern == "zeros":
+        patch = spec * 0
+    elif pattern == "rings":
+        for i in range(int(radius), 0, -1):
+            ring = paper_disc(h, i)
+            for j in range(c):
+                patch[:, j, ring] = spec[0, j, 0, i].item()
+    values = patch[0, list(channels)].to(torch.complex128) / (h * w) ** 0.5
+    mask = paper_disc(h, radius)
+    return torch.where(mask, values, torch.zeros((), dtype=torch.complex128)), mask
+
+
 def make_key(
     shape: tuple[int, int, int],
     pattern: str = "rings",
@@ -81,12 +123,16 @@ def make_key(
     seed: int | None = None,
     name: str = "",
     inner_radius: float = 0.0,
+    layout: str = "centred",
 ) -> WatermarkKey:
     """Draw a key for images of ``shape`` (C, H, W). ``seed`` None draws a fresh secret.
 
     ``inner_radius`` > 0 leaves the bins with |f| < inner_radius (DC and the lowest rings, which set
-    the image's global layout) to the noise: the key is an annulus.
+    the image's global layout) to the noise: the key is an annulus. ``layout="paper"``: Wen et al.'s key
+    (``paper_layout``), for reproducing their numbers.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
     c, h, w = (int(v) for v in shape)
@@ -98,6 +144,11 @@ def make_key(
     if not 0 <= inner_radius < radius:
         raise ValueError(f"inner_radius must be in [0, radius), got {inner_radius}")
     seed = secrets.randbits(62) if seed is None else int(seed)
+    if layout == "paper":
+        if inner_radius:
+            raise ValueError("the paper layout has no inner radius")
+        values, mask = paper_layout((c, h, w), pattern, radius, channels, seed)
+        return WatermarkKey(pattern, float(radius), channels, (c, h, w), seed, values, mask, name, 0.0, layout)
     mask = circle_mask(h, w, radius)
     if inner_radius > 0:
         fy, fx = frequencies(h)[:, None].double(), frequencies(w)[None, :].double()
@@ -142,6 +193,7 @@ def save_key(key: WatermarkKey, path: str | Path) -> Path:
         "shape": json.dumps(list(key.shape)),
         "seed": str(key.seed),
         "name": key.name,
+        "layout": key.layout,
     }
     tensors = {
         "values_real": key.values.real.contiguous(),
@@ -175,4 +227,5 @@ def load_key(path: str | Path) -> WatermarkKey:
         mask=tensors["mask"].bool(),
         name=meta.get("name") or path.stem,
         inner_radius=float(meta.get("inner_radius", "0.0")),
+        layout=meta.get("layout", "centred"),
     )

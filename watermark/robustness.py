@@ -53,6 +53,7 @@ class RobustnessConfig:
     radius: float | None = None
     inner_radius: float = 0.0
     channels: tuple[int, ...] = ()
+    layout: str = "centred"
     n: int = 100
     n_unmarked: int | None = None
     attacks: str = "paper"
@@ -188,8 +189,8 @@ def _marked_images(
     radius, channels = default_geometry(g)
     radius = radius if cfg.radius is None else cfg.radius
     channels = tuple(cfg.channels) or channels
-    keys = {p: make_key(shape, p, radius, channels, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius)
-            for p in cfg.patterns}
+    keys = {p: make_key(shape, p, radius, channels, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius,
+                        layout=cfg.layout) for p in cfg.patterns}
     images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
                               functools.partial(generate, g, None, n_un, cfg.embed, progress=progress))}
     for p, key in keys.items():

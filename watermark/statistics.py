@@ -13,7 +13,7 @@ from .fourier import coordinates, inverse_spectrum, spectrum
 from .keys import WatermarkKey
 
 SIGMA_MODES = ("unit", "outside", "mask")
-TESTS = ("cosine", "ncx2")
+TESTS = ("cosine", "ncx2", "paper")
 
 
 def inject(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
@@ -52,10 +52,10 @@ def key_cosine(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
 
 def key_score(noise: torch.Tensor, key: WatermarkKey, test: str = "cosine") -> torch.Tensor:
     """(N,) float64 detection score of ``test`` (large = marked): the cosine for "cosine", minus
-    the paper's mean L1 distance for "ncx2"."""
+    the paper's mean L1 distance for "ncx2" and "paper"."""
     if test == "cosine":
         return key_cosine(noise, key)
-    if test == "ncx2":
+    if test in ("ncx2", "paper"):
         return -key_distance(noise, key)
     raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
 
@@ -89,6 +89,8 @@ def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test
     key.check_shape(tuple(noise.shape[1:]))
     if test == "cosine":
         return _cosine_pvalue(key_cosine(noise, key), key)
+    if test == "paper":
+        return paper_pvalue(noise, key)
     if test != "ncx2":
         raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     f = spectrum(noise[:, list(key.channels)])
@@ -99,6 +101,26 @@ def key_pvalue(noise: torch.Tensor, key: WatermarkKey, sigma: str = "unit", test
     eta = (((y - k) ** 2).sum(dim=1) / s**2).numpy()
     nc = ((k**2).sum() / s**2).expand(y.shape[0]).numpy()
     p = np.where(nc > 0, stats.ncx2.cdf(eta, df, np.maximum(nc, 1e-300)), stats.chi2.cdf(eta, df))
+    return torch.from_numpy(np.asarray(p, dtype=np.float64))
+
+
+def paper_pvalue(noise: torch.Tensor, key: WatermarkKey) -> torch.Tensor:
+    """(N,) float64: the p-value exactly as Wen et al.'s ``get_p_value`` computes it, for reproducing their
+    numbers. y: the real and imaginary parts of every spectrum bin in the key's channels and mask (2 per bin, so
+    each conjugate pair is counted twice and a real bin's zero imaginary part once), sigma their sample standard
+    deviation (unbiased), p = ncx2.cdf(|y - k|^2 / sigma^2, df = len(y), nc = |k|^2 / sigma^2). The FFT's scale
+    cancels. Its df counts dependent values as independent, so it is not a calibrated p-value (``test="ncx2"``
+    is this test with the M independent coordinates and a stated sigma)."""
+    key.check_shape(tuple(noise.shape[1:]))
+    f = spectrum(noise[:, list(key.channels)])
+    sel = f[..., key.mask].flatten(1)
+    y = torch.cat([sel.real, sel.imag], dim=1)
+    kk = key.values[..., key.mask].flatten()
+    k = torch.cat([kk.real, kk.imag]).unsqueeze(0)
+    s2 = y.std(dim=1, keepdim=True).clamp(min=1e-300) ** 2
+    x = (((y - k) ** 2) / s2).sum(dim=1).numpy()
+    nc = ((k**2) / s2).sum(dim=1).numpy()
+    p = stats.ncx2.cdf(x, y.shape[1], np.maximum(nc, 1e-300))
     return torch.from_numpy(np.asarray(p, dtype=np.float64))
 
 

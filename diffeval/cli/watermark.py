@@ -21,8 +21,9 @@ def _detect_options(f):
                      help="False-positive rate of the decision."),
         click.option("--sigma", type=click.Choice(["unit", "outside", "mask"]), default="unit", show_default=True,
                      help="Noise scale of the ncx2 test."),
-        click.option("--test", type=click.Choice(["cosine", "ncx2"]), default="cosine", show_default=True,
-                     help="Score and p-value: cosine (matched filter) or ncx2 (the paper's distance)."),
+        click.option("--test", type=click.Choice(["cosine", "ncx2", "paper"]), default="cosine", show_default=True,
+                     help="Score and p-value: cosine (matched filter), ncx2 (the paper's distance, calibrated) or "
+                          "paper (Wen et al.'s p-value exactly, for comparison)."),
     ]):
         f = opt(f)
     return f
@@ -57,6 +58,9 @@ def watermark() -> None:
               help="Secret seed (default: drawn from the OS; recorded in the key file).")
 @click.option("--count", type=int, default=1, show_default=True,
               help="Make this many keys (OUT gets -1, -2, ... suffixes).")
+@click.option("--layout", type=click.Choice(["centred", "paper"]), default="centred", show_default=True,
+              help="paper: Wen et al.'s off-centre disc and complex ring values (reproduces their numbers; use "
+                   "--test paper with it).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Key file (.safetensors). Keep it private.")
 @trust_pickle
@@ -116,6 +120,8 @@ def detect(**options) -> None:
               help="Annulus keys: leave |f| < this to the noise.")
 @click.option("--channel", "channels", type=int, multiple=True,
               help="Keyed channel(s) (repeat; default: 0 for the bundled models, 3 for pipelines).")
+@click.option("--layout", type=click.Choice(["centred", "paper"]), default="centred", show_default=True,
+              help="Key layout (paper: Wen et al.'s; use with --test paper).")
 @click.option("--n", type=int, default=100, show_default=True, help="Marked images per generator and pattern.")
 @click.option("--n-unmarked", type=int, default=None, help="Unmarked images per generator (default: N).")
 @click.option("--attacks", default="paper", show_default=True,
