@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from diffeval.data import load_fashion_mnist
-from diffeval.images import from_uint8, read_image
+from diffeval.images import read_image
 
 from .data import GeneratedSpec, generated_images
 from .metrics import METRICS, detection_metrics
@@ -29,13 +29,26 @@ COLUMNS = ["generator", "family", "backbone", "sampler", "steps", "guidance", "p
 
 def evaluate_detector(model: Detector, specs: Sequence[GeneratedSpec], n: int, cache_dir: str | Path,
                       perturbations: Sequence[str] = ("none",), device: str = "cpu", data_dir=None,
-                      progress: bool = False, trust_pickle: bool = False) -> pd.DataFrame:
-    """Metrics on ``n`` real test images against ``n`` images of each spec, under each perturbation."""
-    real_all, _ = load_fashion_mnist("test", data_dir)
-    real = real_all[:n].float() / 255  # uint8 -> [0, 1], like the generated images below
+                      progress: bool = False, trust_pickle: bool = False, real_dir: str | None = None,
+                      fake_dir: str | None = None) -> pd.DataFrame:
+    """Metrics on ``n`` real test images (Fashion-MNIST test, or the first n of ``real_dir``) against ``n`` images
+    of each spec and of ``fake_dir`` (a row "files:NAME"), under each perturbation. Every image enters through the
+    detector's input policy (``folders.InputPolicy``: centre crop to its size, its channels, never resized)."""
+    from .folders import InputPolicy, apply_policy, read_folder
+
+    policy = InputPolicy(model.config.image_size, model.config.channels)
+    real_src = read_folder(real_dir)[0][:n] if real_dir else load_fashion_mnist("test", data_dir)[0][:n]
+    real = _fit(apply_policy(real_src, policy)[0], policy, "real").float() / 255  # uint8 -> [0, 1]
+    sources = [(spec, None) for spec in specs] + ([(None, fake_dir)] if fake_dir else [])
     rows = []
-    for spec in specs:
-        fake, entry = generated_images(spec, n, cache_dir, device, progress=progress, trust_pickle=trust_pickle)
+    for spec, folder in sources:
+        if spec is not None:
+            raw, entry = generated_images(spec, n, cache_dir, device, progress=progress, trust_pickle=trust_pickle)
+        else:
+            raw = read_folder(folder)[0][:n]
+            entry = {"generator": f"files:{Path(folder).name}", "family": "files", "backbone": "", "sampler": "",
+                     "steps": None, "guidance": None}
+        fake = _fit(apply_policy(raw, policy)[0], policy, entry["generator"])
         x = torch.cat([real, fake.float() / 255])
         y = np.concatenate([np.zeros(len(real)), np.ones(len(fake))])
         for name in perturbations:
@@ -47,21 +60,30 @@ def evaluate_detector(model: Detector, specs: Sequence[GeneratedSpec], n: int, c
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _fit(x: torch.Tensor, policy, what: str) -> torch.Tensor:
+    if not len(x):
+        raise ValueError(f"{what}: no image is at least {policy.size}x{policy.size} (the detector's crop) in "
+                         f"{'grey' if policy.channels == 1 else 'RGB'}")
+    return x
+
+
 def predict_files(model: Detector, paths: Sequence[str | Path]) -> pd.DataFrame:
-    """P(generated) per image file; unreadable or wrongly sized files get their error instead."""
+    """P(generated) per image file, each through the detector's input policy (centre crop to its size, its
+    channels, never resized); unreadable files and files smaller than the crop get their error instead."""
+    from .folders import InputPolicy, apply_policy
 
     c = model.config
+    policy = InputPolicy(c.image_size, c.channels)
     rows = []
     for raw in paths:
         path = Path(raw)
         try:
             arr, _ = read_image(path, c.channels)
-            if arr.shape[:2] != (c.image_size, c.image_size):
-                raise ValueError(
-                    f"image is {arr.shape[1]}x{arr.shape[0]}, the detector takes {c.image_size}x{c.image_size}"
-                )
-            x = from_uint8(arr)[None]
-            rows.append({"file": str(path), "p_generated": float(model.predict_proba(x)[0]), "error": ""})
+            x, skipped = apply_policy([arr], policy)
+            if skipped:
+                raise ValueError(skipped[0][1])
+            rows.append({"file": str(path), "p_generated": float(model.predict_proba(x.float() / 255)[0]),
+                         "error": ""})
         except Exception as error:  # noqa: BLE001 - every failure becomes that file's row
             rows.append({"file": str(path), "p_generated": float("nan"),
                          "error": f"{type(error).__name__}: {error}".splitlines()[0]})

@@ -33,6 +33,9 @@ class TrainJob:
     cache_dir: str = "detector_cache"
     device: str = "cpu"
     out_dir: str = "detector"
+    real_dir: str | None = None
+    fake_dir: str | None = None
+    crop: int | None = None
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
@@ -51,7 +54,8 @@ class TrainJob:
         detector = DetectorConfig(branches=self.branches, stem_stride=self.stem_stride, pretrained=self.pretrained,
                                   local_block=self.local_block)
         return DetectorTrainConfig(_comma_list(self.train_generators), self.n_per_generator, self.steps,
-                                   self.batch_size, self.lr, seed=self.seed, augment=aug, detector=detector)
+                                   self.batch_size, self.lr, seed=self.seed, augment=aug, detector=detector,
+                                   real_dir=self.real_dir, fake_dir=self.fake_dir, crop=self.crop)
 
 
 def run_train(job: TrainJob) -> str:
@@ -75,6 +79,8 @@ class EvalJob:
     cache_dir: str = "detector_cache"
     device: str = "cpu"
     out_dir: str = "detector_eval"
+    real_dir: str | None = None
+    fake_dir: str | None = None
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
@@ -97,9 +103,11 @@ def run_eval(job: EvalJob) -> str:
     from .model import load_detector
 
     specs = [GeneratedSpec.parse(g, job.seed) for g in _comma_list(job.generators)]
+    if not specs and not job.fake_dir:
+        raise ValueError("--generators: name at least one generator (or give --fake)")
     model = load_detector(job.detector_dir, job.device, job.trust_pickle)
     table = evaluate_detector(model, specs, job.n, job.cache_dir, _comma_list(job.perturbations), job.device,
-                              trust_pickle=job.trust_pickle)
+                              trust_pickle=job.trust_pickle, real_dir=job.real_dir, fake_dir=job.fake_dir)
     write_table(table, job.out_dir, "eval", asdict(job), floatfmt=".4f")
     return table.to_string(index=False)
 

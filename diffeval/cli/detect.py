@@ -14,8 +14,15 @@ def detect() -> None:
 
 @detect.command("train")
 @click.option("--train-generators", default="ddpm,sd1,sd2", show_default=True,
-              help="Comma list of bundled names or checkpoint dirs whose samples are the 'generated' class; "
-                   "NAME@SAMPLER:STEPS adds another sampler / step count (e.g. dit@ddpm:100).")
+              help="Comma list of bundled names, checkpoint dirs or diffusers pipeline dirs whose samples are the "
+                   "'generated' class ('' for none with --fake); NAME@SAMPLER:STEPS adds another sampler / step "
+                   "count (e.g. dit@ddpm:100).")
+@click.option("--real", "real_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of real images (any size) instead of Fashion-MNIST.")
+@click.option("--fake", "fake_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of generated images (any size), added to the generated class.")
+@click.option("--crop", type=int, default=None,
+              help="Side of the centre crop every image is cut to (default: the smallest side; never resized).")
 @click.option("--n-per-generator", type=int, default=2000, show_default=True)
 @click.option("--branches", type=click.Choice(["pixel", "frequency", "both"]), default="both", show_default=True)
 @click.option("--steps", type=int, default=1500, show_default=True)
@@ -48,7 +55,12 @@ def train_cmd(**options) -> None:
 @detect.command("eval")
 @click.option("--detector", "detector_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--generators", default="ddpm,sd1,sd2,dit,sd3,sd3-reflow", show_default=True,
-              help="Comma list; NAME@SAMPLER:STEPS picks another sampler / step count (e.g. sd3@euler:8).")
+              help="Comma list (bundled names, checkpoint or pipeline dirs; '' for none with --fake); "
+                   "NAME@SAMPLER:STEPS picks another sampler / step count (e.g. sd3@euler:8).")
+@click.option("--real", "real_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of real test images (any size; the first N) instead of Fashion-MNIST test.")
+@click.option("--fake", "fake_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of generated test images (any size; the first N): one more row, files:NAME.")
 @click.option("--n", type=int, default=1000, show_default=True, help="Real test images and images per generator.")
 @click.option("--perturbations", default="none,jpeg95,jpeg75,jpeg50,blur1,blur2,resize0.5", show_default=True,
               help="Comma list; darkK (every level below K set to 0, e.g. dark8) is also accepted.")

@@ -53,12 +53,18 @@ def test_evaluate_and_predict_tables(tmp_path):
     from PIL import Image
 
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "ok.png")
-    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small.png")
     (tmp_path / "bad.png").write_bytes(b"nope")
-    rows = predict_files(model, [tmp_path / "ok.png", tmp_path / "big.png", tmp_path / "bad.png"])
+    big = np.zeros((40, 36), np.uint8)
+    big[6:34, 4:32] = 255  # its centre 28x28 crop is all white, like white.png
+    Image.fromarray(big).save(tmp_path / "big.png")
+    Image.fromarray(np.full((28, 28), 255, np.uint8)).save(tmp_path / "white.png")
+    files = ["ok.png", "small.png", "bad.png", "big.png", "white.png"]
+    rows = predict_files(model, [tmp_path / f for f in files])
     assert 0 <= rows.p_generated.iloc[0] <= 1 and rows.error.iloc[0] == ""
-    assert "28x28" in rows.error.iloc[1] and np.isnan(rows.p_generated.iloc[1])
-    assert rows.error.iloc[2].startswith("UnidentifiedImageError")
+    assert "image is 20x20, smaller than the detector's 28x28 crop" in rows.error.iloc[1]
+    assert np.isnan(rows.p_generated.iloc[1]) and rows.error.iloc[2].startswith("UnidentifiedImageError")
+    assert rows.error.iloc[3] == "" and rows.p_generated.iloc[3] == rows.p_generated.iloc[4]  # cropped, not resized
 
 
 def test_detect_cli_train_eval_predict(tmp_path):
