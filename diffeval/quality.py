@@ -147,6 +147,9 @@ def run_quality(config: QualityConfig) -> tuple[pd.DataFrame, dict[str, torch.Te
     rows, grids = [], {}
     for name in names:
         g = load_generator(name, config.device, config.trust_pickle)
+        if tuple(g.image_shape) != (1, 28, 28):
+            raise ValueError(f"{g.info.name}: quality judges 1x28x28 Fashion-MNIST-like images with the bundled "
+                             f"classifier; this generator makes {tuple(g.image_shape)} images (use diffeval benchmark)")
         row, images = _cached_row(config, g, judge)
         rows.append(row)
         grids[g.info.name] = images

@@ -386,6 +386,10 @@ class DiffusersGenerator:
               "output_type": "latent" if output == "latent" else "np"}
         if "height" in self._params:
             kw.update(height=h, width=w)
+        if "use_resolution_binning" in self._params:  # PixArt: sample at the size asked for, not a nearby bin
+            kw["use_resolution_binning"] = False
+        if "clean_caption" in self._params:  # PixArt's caption cleaning needs bs4 and ftfy; prompts are kept as given
+            kw["clean_caption"] = False
         if eta is not None and "eta" in self._params:
             kw["eta"] = eta
         if self.info.conditioning == "text":
@@ -394,7 +398,8 @@ class DiffusersGenerator:
             kw.update(class_labels=[int(c) for c in labels], guidance_scale=guidance)
         else:
             kw["batch_size"] = m
-        images = self.pipe(**kw).images
+        with _quiet_libraries():  # diffeval warns about truncated prompts itself, once
+            images = self.pipe(**kw).images
         if output == "latent":
             return images.float().cpu()
         images = np.asarray(images, dtype=np.float32)  # (b, H, W, C) in [0, 1]
@@ -407,7 +412,8 @@ class DiffusersGenerator:
         final latents (m, c, h, w) on the device."""
         sched = self._scheduler(sampler)
         sched.set_timesteps(steps)
-        cond, null = self.family.encode(m, texts, labels)
+        with _quiet_libraries():
+            cond, null = self.family.encode(m, texts, labels)
         step_params = inspect.signature(sched.step).parameters
         extra = {}
         if "generator" in step_params:
@@ -459,8 +465,9 @@ class DiffusersGenerator:
         bar = tqdm(total=n, desc=f"invert {self.info.name}", disable=not progress)
         for start in range(0, n, batch_size):
             idx = slice(start, min(n, start + batch_size))
-            cond, null = self.family.encode(idx.stop - idx.start, texts[idx] if texts else None,
-                                            lab[idx] if lab is not None else None)
+            with _quiet_libraries():
+                cond, null = self.family.encode(idx.stop - idx.start, texts[idx] if texts else None,
+                                                lab[idx] if lab is not None else None)
             x = latents[idx].to(self.device, torch.float32)
             out.append(chain.invert(self._model_fn(cond, null, guidance), x, fixed_point).float().cpu())
             bar.update(x.shape[0])

@@ -200,8 +200,40 @@ def save_tiny_ddpm(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_t5_tokenizer(max_length: int = 120):
+    """A T5 (Unigram) tokenizer from a vocabulary written here: T5's three specials, the word-start mark and every
+    printable ASCII character alone and after it. No sentencepiece model is needed."""
+    from transformers import T5Tokenizer
+
+    chars = [chr(c) for c in range(33, 127)]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def save_tiny_pixart(folder: Path, seed: int = 0) -> Path:
+    """A PixArt-alpha pipeline: PixArtTransformer2DModel (adaLN-single, patch 2, learned variance) over 8x8
+    latents, a 2-layer T5 encoder with the tokenizer above, VAE, DDIM."""
+    from diffusers import DDIMScheduler, PixArtAlphaPipeline, PixArtTransformer2DModel
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = tiny_t5_tokenizer()
+    encoder = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    transformer = PixArtTransformer2DModel(sample_size=8, num_layers=2, patch_size=2, attention_head_dim=8,
+                                           num_attention_heads=3, caption_channels=32, in_channels=4,
+                                           cross_attention_dim=24, out_channels=8, attention_bias=True,
+                                           activation_fn="gelu-approximate", num_embeds_ada_norm=1000,
+                                           norm_type="ada_norm_single", norm_elementwise_affine=False, norm_eps=1e-6)
+    PixArtAlphaPipeline(tokenizer=tok, text_encoder=encoder, vae=tiny_vae(), transformer=transformer,
+                        scheduler=DDIMScheduler(clip_sample=False)).save_pretrained(folder)
+    return folder
+
+
 BUILDERS = {"sd": save_tiny_sd, "sd-v": lambda f: save_tiny_sd(f, "v_prediction"), "sdxl": save_tiny_sdxl,
-            "sd3": save_tiny_sd3, "dit": save_tiny_dit, "ldm": save_tiny_ldm, "ddpm": save_tiny_ddpm}
+            "sd3": save_tiny_sd3, "pixart": save_tiny_pixart, "dit": save_tiny_dit, "ldm": save_tiny_ldm,
+            "ddpm": save_tiny_ddpm}
 FAMILY_NAMES = {"sd": "SD 1.x (UNet, eps)", "sd-v": "SD 2.x (UNet, v)", "sdxl": "SDXL (UNet, 2 text encoders)",
-                "sd3": "SD3 (MMDiT, flow)", "dit": "DiT (class)", "ldm": "LDM (unconditional, VQ)",
+                "sd3": "SD3 (MMDiT, flow)", "pixart": "PixArt-alpha (T5)", "dit": "DiT (class)", "ldm": "LDM (unconditional, VQ)",
                 "ddpm": "DDPM (unconditional, pixels)"}

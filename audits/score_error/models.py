@@ -44,6 +44,8 @@ class GeneratorModel:
     unconditional score of the training data."""
 
     def __init__(self, generator: Generator, name: str | None = None) -> None:
+        if not hasattr(generator, "denoise"):
+            raise ValueError(f"{generator.info.name}: the score-error audit needs Generator.denoise (pixel space)")
         self.generator = generator
         self.name = name or generator.info.name
         self.parameterization = generator.info.parameterization

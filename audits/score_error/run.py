@@ -70,6 +70,13 @@ class ScoreErrorConfig:
             self.n = 200 if self.data == "fashion" else 1000
         require_ints({"n": (self.n, 2), "n_boot": (self.n_boot, 1)})
         require_seeds(seed=self.seed)
+        from diffeval.generators.diffusers_pipeline import is_diffusers_dir
+
+        for name in self.generators:  # before anything is written into OUT
+            if is_diffusers_dir(name):
+                raise ValueError(f"{name}: the score-error audit needs the denoiser in pixel space "
+                                 "(Generator.denoise) on its training data; a diffusers pipeline denoises VAE latents "
+                                 "of data diffeval does not have, so it is not supported here")
 
     @classmethod
     def from_options(cls, data: str, generators: tuple[str, ...], analyses: str | None, n: int | None, levels: str,

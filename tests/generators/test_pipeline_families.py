@@ -14,7 +14,7 @@ from diffeval.generators.diffusers_pipeline import per_sample_seed
 
 pytest.importorskip("diffusers")
 
-FAMILIES = ("sd", "sd-v", "sdxl", "sd3", "dit", "ldm", "ddpm")
+FAMILIES = ("sd", "sd-v", "sdxl", "sd3", "pixart", "dit", "ldm", "ddpm")
 
 
 def _conditions(g, n: int) -> dict:

@@ -50,7 +50,7 @@ def test_default_key_geometry_scales_the_paper_to_the_latent(tiny_pipelines, tmp
     assert "radius 1.25, channels [3], shape (4, 8, 8)" in out
 
 
-@pytest.mark.parametrize("family", ["sd-v", "sdxl", "sd3", "dit", "ldm", "ddpm"])
+@pytest.mark.parametrize("family", ["sd-v", "sdxl", "sd3", "pixart", "dit", "ldm", "ddpm"])
 def test_watermark_commands_run_on_every_family(tiny_pipelines, tmp_path, family):
     """keygen, embed and detect on each family's folder; a PNG of the wrong size gets its own error row."""
     from PIL import Image
