@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,15 @@ def _pickled_checkpoint(w: Path) -> Path:
 
 def _diffusers_pipelines(w: Path) -> None:
     import diffusers
+
+    from tests.pipelines import save_tiny_sd
+
+    save_tiny_sd(w / "pipe-sd")
+    shutil.copytree(w / "pipe-sd", w / "pipe-nounet")
+    shutil.rmtree(w / "pipe-nounet" / "unet")
+    shutil.copytree(w / "pipe-sd", w / "pipe-class")
+    index = json.loads((w / "pipe-class" / "model_index.json").read_text())
+    (w / "pipe-class" / "model_index.json").write_text(json.dumps({**index, "_class_name": "NoSuchPipeline"}))
 
     unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
                                  layers_per_block=1, norm_num_groups=4, down_block_types=("DownBlock2D",) * 2,
@@ -181,6 +191,29 @@ def _cases(w: Path) -> list[Case]:
              ["sample", "-g", "{w}/pipe-huge", "--n", "2", "--steps", "2", "--out", "{out}/g.png"], "error"),
         Case("configs", "diffusers pipeline asking for custom code",
              ["sample", "-g", "{w}/pipe-remote", "--n", "2", "--steps", "2", "--out", "{out}/g.png"], "error"),
+        Case("configs", "diffusers folder missing its unet",
+             ["sample", "-g", "{w}/pipe-nounet", "--prompt", "a shoe", "--n", "1", "--steps", "1",
+              "--out", "{out}/g.png"], "error"),
+        Case("configs", "diffusers folder naming a pipeline class diffusers does not have",
+             ["sample", "-g", "{w}/pipe-class", "--prompt", "a shoe", "--n", "1", "--steps", "1",
+              "--out", "{out}/g.png"], "error"),
+        Case("configs", "--dtype float16 on a bundled-style checkpoint",
+             ["sample", "-g", g, "--dtype", "float16", "--n", "1", "--steps", "1", "--out", "{out}/g.png"], "error"),
+        Case("configs", "--height on a fixed-size checkpoint",
+             ["sample", "-g", g, "--height", "32", "--n", "1", "--steps", "1", "--out", "{out}/g.png"], "error"),
+        Case("names", "a prompt over CLIP's 77 tokens: truncated with one warning",
+             ["sample", "-g", "{w}/pipe-sd", "--prompt", "a very long shoe " * 40, "--n", "1", "--steps", "1",
+              "--out", "{out}/g.png"], "ok",
+             lambda out, said: (out / "g.png").is_file() and said.count("exceed the tokenizer's 77 tokens") == 1),
+        Case("images", "watermark detect against a pipeline: 28x28 RGB and grey files beside 16x16 ones get their rows",
+             ["watermark", "detect", "-g", "{w}/pipe-sd", "--key", "{w}/pipe-key.safetensors", "--inv-steps", "1",
+              "{w}/rgb28.png", "{w}/img/u8/0.png", "{w}/pipe-img", "--out", "{out}/d.csv"], "ok",
+             lambda out, _: list(pd.read_csv(out / "d.csv")["error"].fillna("")) == [
+                 "size 28x28; the generator makes 16x16 images",
+                 "1-channel image; the generator makes 3-channel images", "", ""]),
+        Case("images", "detect train on a folder of 6 px images",
+             ["detect", "train", "--train-generators", "", "--real", "{w}/img/tiny6", "--fake", "{w}/img/tiny6",
+              "--steps", "1", "--out", "{out}"], "error"),
         Case("configs", "detector config naming vit_h_14", ["detect", "predict", "{w}/img/u8/0.png", "--detector",
                                                              "{w}/det-vit"], "error"),
     ]
@@ -298,11 +331,22 @@ def _prepare(w: Path) -> None:
     runner = CliRunner()
     for args in (["watermark", "keygen", "-g", str(w / "ckpt" / "sd1"), "--seed", "1", "--out",
                   str(w / "key.safetensors")],
+                 ["watermark", "keygen", "-g", str(w / "pipe-sd"), "--seed", "1", "--out",
+                  str(w / "pipe-key.safetensors")],
+                 ["sample", "-g", str(w / "pipe-sd"), "--n", "2", "--steps", "1", "--prompt", "a bag", "--out",
+                  str(w / "pipe-grid.png"), "--npz", str(w / "pipe-img.npz")],
                  ["detect", "train", "--train-generators", str(w / "ckpt" / "ddpm"), "--n-per-generator", "4",
                   "--steps", "1", "--batch-size", "4", "--cache", str(w / "dcache"), "--out", str(w / "det")],
                  ["stats", str(w / "img" / "u8"), "--device", "cpu", "--out", str(w / "u8.npz")]):
         r = runner.invoke(main, args, obj={})
         assert r.exit_code == 0, r.output
+    (w / "pipe-img").mkdir()
+    for i, a in enumerate(np.load(w / "pipe-img.npz")["images"]):
+        Image.fromarray(a).save(w / "pipe-img" / f"{i}.png")
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(w / "rgb28.png")
+    (w / "img" / "tiny6").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(w / "img" / "tiny6" / f"{i}.png")
     shutil.copytree(w / "det", w / "det-vit")
     config = json.loads((w / "det-vit" / "config.json").read_text())
     config["model"]["resnet"] = "vit_h_14"
@@ -319,7 +363,10 @@ def classify(case: Case, w: Path, runner: CliRunner) -> dict:
              w.parent / f"{w.name}-escape"]
     before = _listing(roots, out)
     args = [a.format(w=w, out=out) for a in case.args]
-    result = runner.invoke(main, args, obj={})
+    with warnings.catch_warnings(record=True) as caught:  # what the CLI prints as "warning: ..." lines
+        warnings.simplefilter("always")
+        result = runner.invoke(main, args, obj={})
+    warned = [str(x.message) for x in caught if not issubclass(x.category, DeprecationWarning)]
     added = sorted(str(p) for p in _listing(roots, out) - before if not p.is_relative_to(cache_dir()))
     lines = [x for x in result.output.splitlines() if x.strip() and not x.startswith("warning:")
              and "it/s" not in x and "img/s" not in x]
@@ -328,8 +375,8 @@ def classify(case: Case, w: Path, runner: CliRunner) -> dict:
     refused = result.exit_code != 0
     one_line = refused and len(lines) >= 1 and lines[-1].startswith("error:") and sum(
         x.startswith("error:") for x in lines) == 1
-    checked = case.check is None or (refused == (case.expect == "error") and _safe_check(case.check, out,
-                                                                                         result.output))
+    said = result.output + "".join(f"warning: {x}\n" for x in warned)
+    checked = case.check is None or (refused == (case.expect == "error") and _safe_check(case.check, out, said))
     half = refused and not case.reports and out.exists() and any(
         p.is_file() and not p.name.startswith(".") for p in out.rglob("*"))
     if traceback:
@@ -340,7 +387,8 @@ def classify(case: Case, w: Path, runner: CliRunner) -> dict:
         outcome = "clear error" if refused and one_line else "accepted" if not refused else "unclear error"
     return {"group": case.group, "case": case.what, "expect": case.expect, "exit": result.exit_code,
             "outcome": outcome, "outside_out": len(added), "lost": bool(half),
-            "message": (lines[-1] if lines else "")[:160], "outside_files": "; ".join(added[:3])}
+            "message": (lines[-1] if lines else "")[:160], "warning": (warned[0] if warned else "")[:160],
+            "outside_files": "; ".join(added[:3])}
 
 
 def _safe_check(check, out: Path, output: str) -> bool:

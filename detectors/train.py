@@ -98,7 +98,8 @@ def training_sets(cfg: DetectorTrainConfig, cache_dir: str | Path, device: str =
         if real_src.dtype != torch.uint8:
             raise TypeError(f"expected uint8 Fashion-MNIST images, got {real_src.dtype}")
     sources = [real_src, *fakes, *([fake_files] if fake_files else [])]
-    if not (cfg.real_dir or cfg.fake_dir or cfg.crop) and all(f.shape[1:] == real_src.shape[1:] for f in fakes):  # Fashion-MNIST against bundled samples
+    plain = not (cfg.real_dir or cfg.fake_dir or cfg.crop)
+    if plain and all(f.shape[1:] == real_src.shape[1:] for f in fakes):  # Fashion-MNIST against bundled samples
         return real_src, torch.cat(fakes), entries
     policy = choose_policy(sources, cfg.crop, cfg.detector.local_block)
     real = apply_policy(real_src, policy)[0]

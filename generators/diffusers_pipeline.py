@@ -288,12 +288,12 @@ class DiffusersGenerator:
         if tok is None:
             return
         limit = int(tok.model_max_length)
-        long = [t for t in dict.fromkeys(texts) if len(tok(t).input_ids) > limit]
+        long = [t for t in dict.fromkeys(texts) if len(tok(t, verbose=False).input_ids) > limit]
         if long:
             import warnings
 
             warnings.warn(f"{len(long)} prompt(s) exceed the tokenizer's {limit} tokens and are truncated "
-                          f"(first: {long[0][:60]!r})", stacklevel=4)
+                          f"(first: {long[0][:60]!r})", stacklevel=5)
 
     # ------------------------------------------------------------------ the codec
     @torch.no_grad()

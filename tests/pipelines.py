@@ -235,5 +235,5 @@ BUILDERS = {"sd": save_tiny_sd, "sd-v": lambda f: save_tiny_sd(f, "v_prediction"
             "sd3": save_tiny_sd3, "pixart": save_tiny_pixart, "dit": save_tiny_dit, "ldm": save_tiny_ldm,
             "ddpm": save_tiny_ddpm}
 FAMILY_NAMES = {"sd": "SD 1.x (UNet, eps)", "sd-v": "SD 2.x (UNet, v)", "sdxl": "SDXL (UNet, 2 text encoders)",
-                "sd3": "SD3 (MMDiT, flow)", "pixart": "PixArt-alpha (T5)", "dit": "DiT (class)", "ldm": "LDM (unconditional, VQ)",
-                "ddpm": "DDPM (unconditional, pixels)"}
+                "sd3": "SD3 (MMDiT, flow)", "pixart": "PixArt-alpha (T5)", "dit": "DiT (class)",
+                "ldm": "LDM (unconditional, VQ)", "ddpm": "DDPM (unconditional, pixels)"}

@@ -1,4 +1,4 @@
-"""The bad-input table (benchmarks/bad_inputs.py, about 105 hostile or careless inputs through every command):
+"""The bad-input table (benchmarks/bad_inputs.py, about 110 hostile or careless inputs through every command):
 no traceback, no unclear error, no silent wrong result, no file outside --out, nothing half-written."""
 
 from __future__ import annotations
