@@ -43,12 +43,35 @@ def _reason_kind(reason: str) -> str:
     return " ".join(words)
 
 
+MAX_BARS = 120  # above this many (prompt, value) bars a chart is a heat map (60 occupations x 10 Monk tones: 600)
+
+
+def shares_heatmap(sub: pd.DataFrame, values: list[str], attr: str, path: Path) -> Path:
+    """Prompts x values, colour = proportion of the prompt's labelled images (0-1); the target in the title."""
+    plt = pyplot()
+    grid = sub.pivot_table(index="prompt", columns="value", values="proportion", sort=False)
+    grid = grid.reindex(columns=[v for v in values if v in grid.columns])
+    fig, ax = plt.subplots(figsize=(2.5 + 0.45 * grid.shape[1], 1.2 + 0.16 * grid.shape[0]))
+    im = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(grid.shape[0]), grid.index, fontsize=6)
+    targets = sub.drop_duplicates("value").set_index("value")["target"].reindex(grid.columns)
+    ax.set_title(f"share of images ({attr}); targets: " + ", ".join(f"{v} {t:.2f}" for v, t in targets.items()),
+                 fontsize=7, wrap=True)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def shares_chart(shares: pd.DataFrame, attr: str, path: Path) -> Path:
     """One bar per (prompt, value) with a count or a target share: proportion with its Wilson interval;
-    black ticks mark the target. Prompts are separated by a gap; colours follow the value."""
+    black ticks mark the target. Prompts are separated by a gap; colours follow the value. Above MAX_BARS bars,
+    a heat map of prompts x values instead (``shares_heatmap``)."""
     plt = pyplot()
     sub = shares[(shares.attribute == attr) & ((shares["count"] > 0) | (shares.target > 0))]
     values = list(dict.fromkeys(shares[shares.attribute == attr].value))
+    if len(sub) > MAX_BARS:
+        return shares_heatmap(sub, values, attr, path)
     colors = plt.get_cmap("tab10")
     ys, labels, y = [], [], 0.0
     for _, group in sub.groupby("prompt", sort=False):
@@ -58,13 +81,17 @@ def shares_chart(shares: pd.DataFrame, attr: str, path: Path) -> Path:
             y += 1
         y += 0.6
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.22 * len(ys)))
-    for y, row in ys:
-        p = float(row.proportion)
-        err = [[max(0.0, p - float(row.lo))], [max(0.0, float(row.hi) - p)]]
-        ax.barh(y, p, height=0.8, xerr=err, color=colors(values.index(row.value) % 10), capsize=2,
-                error_kw={"elinewidth": 0.8})
-        if row.target > 0:
-            ax.plot([row.target, row.target], [y - 0.45, y + 0.45], color="black", lw=1.5)
+    # one call per kind of mark, not per bar: 60 prompts x several values took ~10 s per chart bar by bar
+    pos = np.array([y for y, _ in ys], dtype=float)
+    p = np.array([float(row.proportion) for _, row in ys])
+    err = np.array([[max(0.0, q - float(row.lo)) for q, (_, row) in zip(p, ys)],
+                    [max(0.0, float(row.hi) - q) for q, (_, row) in zip(p, ys)]]).reshape(2, -1)
+    ax.barh(pos, p, height=0.8, xerr=err, color=[colors(values.index(row.value) % 10) for _, row in ys],
+            capsize=2, error_kw={"elinewidth": 0.8})
+    targets = [(y, float(row.target)) for y, row in ys if row.target > 0]
+    if targets:
+        ty, tx = np.array(targets).T
+        ax.vlines(tx, ty - 0.45, ty + 0.45, color="black", lw=1.5)
     ax.set_yticks([y for y, _ in ys], labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

@@ -47,6 +47,7 @@ def test_bias_audit_of_a_pipeline_runs_and_resumes(tiny_pipelines, tiny_clip, tm
     for attr in ("gender", "age_group", "monk", "ita_class"):
         assert images[attr].isna().all() and (images[f"{attr}_abstain"] == "no face detected").all()
     assert set(images["colour"]) <= {"red", "blue"} and images["colour"].notna().all()
+    assert (out / "plots" / "shares_monk.png").is_file()  # 600 (prompt, tone) cells: drawn as a heat map
     settings = json.loads((out / "summary.json").read_text())["settings"]
     assert settings["steps"] == 2 and settings["sampler"] == "DDIMScheduler"
 
@@ -64,3 +65,18 @@ def test_bias_audit_refuses_a_class_pipeline_in_one_line(tiny_pipelines, tmp_pat
                                     "--steps", "1", "--out", str(tmp_path / "a")], obj={})
     assert res.exit_code == 1 and "class-conditioned; a prompt audit needs a text-conditional generator" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("family", ["sd-v", "sdxl", "sd3", "pixart"])
+def test_bias_audit_runs_on_every_text_family(tiny_pipelines, tmp_path, family):
+    """The fashion prompt set, one image per prompt, the bundled judge's category: a row per image."""
+    out = tmp_path / "audit"
+    res = CliRunner().invoke(main, ["audit", "bias", "-g", str(tiny_pipelines[family]), "--prompts", "fashion",
+                                    "--attributes", "judge,monk", "--n-per-prompt", "1", "--steps", "1",
+                                    "--n-boot", "10", "--out", str(out)], obj={})
+    assert res.exit_code == 0, res.output
+    from diffeval.audits.bias.prompts import load_prompt_set
+
+    images = pd.read_csv(out / "images.csv")
+    assert len(images) == len(load_prompt_set("fashion"))
+    assert (images["category_abstain"] == "image is 16x16, not 28x28").all()

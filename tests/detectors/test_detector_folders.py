@@ -82,3 +82,23 @@ def test_folder_errors_are_one_line(tmp_path):
     r = CliRunner().invoke(main, ["detect", "train", "--train-generators", "", "--real", str(tmp_path / "empty"),
                                   "--fake", str(tiny), "--steps", "1", "--out", str(tmp_path / "d")], obj={})
     assert r.exit_code == 1 and "no readable image files" in r.output
+
+
+@pytest.mark.parametrize("family", ["sd-v", "sdxl", "sd3", "pixart", "dit", "ldm", "ddpm"])
+def test_detect_train_and_eval_with_every_family(tiny_pipelines, tmp_path, family):
+    """Each family's folder as --train-generators and --generators against a real folder."""
+    pipe = str(tiny_pipelines[family]) + ("@ddim:4" if family == "ddpm" else "")  # DDPM's own: 1000 steps
+    real = _folder(tmp_path / "real", [(20, 20)] * 8, 0)
+    det = tmp_path / "det"
+    common = ["--cache", str(tmp_path / "cache")]
+    r = CliRunner().invoke(main, ["detect", "train", "--train-generators", pipe, "--real", str(real),
+                                  "--n-per-generator", "8", "--steps", "2", "--batch-size", "4", "--stem-stride", "2",
+                                  *common, "--out", str(det)], obj={})
+    assert r.exit_code == 0, r.output
+    side = 8 if family == "ddpm" else 16
+    assert json.loads((det / "config.json").read_text())["model"]["image_size"] == side
+    r = CliRunner().invoke(main, ["detect", "eval", "--detector", str(det), "--generators", pipe, "--real", str(real),
+                                  "--n", "4", "--perturbations", "none", *common, "--out", str(tmp_path / "ev")],
+                           obj={})
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(tmp_path / "ev" / "eval.csv")) == 1
