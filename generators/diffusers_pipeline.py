@@ -499,7 +499,7 @@ class DiffusersGenerator:
         if not 0 < t <= 1:
             raise ValueError(f"t must lie in (0, 1], got {t}")
         chain = self.chain(max(1, int(round(max(1, int(steps)) / t))))
-        where = (chain.levels[:-1] if self.is_flow else
+        where = (chain.start if self.is_flow else
                  chain.timesteps.double() / self._base_scheduler.config.num_train_timesteps)
         start = int(torch.nonzero(where <= t + 1e-9)[0]) if bool((where <= t + 1e-9).any()) else len(chain) - 1
         tail = chain.tail(start)

@@ -1,11 +1,12 @@
 """Deterministic sampling chains of diffusers schedulers, run forwards (sampling, SDEdit) and backwards (inversion).
 
-A chain is the grid a deterministic scheduler walks: model timesteps t_0 > ... > t_{N-1} and N + 1 noise
-levels. VP chains (DDIM at eta 0, on the pipeline's own alphas_cumprod and timestep spacing): level k is
-alpha_bar(t_k), level N the final alpha_bar (``final_alpha_cumprod``), and one step is
-x_{k+1} = sqrt(a_{k+1}) x0_hat + sqrt(1 - a_{k+1}) eps_hat with both estimates taken at (x_k, t_k).
-Flow chains (FlowMatchEulerDiscreteScheduler, x_sigma = (1 - sigma) x0 + sigma eps): level k is sigma_k
-(sigma_N = 0) and a step is x_{k+1} = x_k + (sigma_{k+1} - sigma_k) v(x_k, t_k).
+A chain is the grid a deterministic scheduler walks: model timesteps t_0 > ... > t_{N-1}, and per step the
+noise level it starts from and the one it ends at. VP chains (DDIM at eta 0, on the pipeline's own alphas_cumprod
+and timestep spacing): step k starts at a = alpha_bar(t_k) and ends at a' = alpha_bar(t_k - T / N) (the final
+alpha_bar below 0), exactly as DDIMScheduler.step does whatever the spacing, with
+x_{k+1} = sqrt(a') x0_hat + sqrt(1 - a') eps_hat, both estimates taken at (x_k, t_k).
+Flow chains (FlowMatchEulerDiscreteScheduler, x_sigma = (1 - sigma) x0 + sigma eps): step k goes from sigma_k to
+sigma_{k+1} (the last to 0): x_{k+1} = x_k + (sigma_{k+1} - sigma_k) v(x_k, t_k).
 
 Inversion solves step k for its input: the first estimate evaluates the model at x_{k+1} (plain DDIM / Euler
 inversion, as Tree-Ring does); each of ``fixed_point`` further iterations re-evaluates it at the current solution
@@ -24,24 +25,26 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, timestep) 
 
 @dataclass
 class Chain:
-    """``kind`` "vp" or "flow"; ``timesteps`` (N,) model timesteps; ``levels`` (N + 1,) float64 alpha_bar (vp)
-    or sigma (flow); ``prediction`` the model output: epsilon, v_prediction, sample, or flow."""
+    """``kind`` "vp" or "flow"; ``timesteps`` (N,) model timesteps; ``start`` and ``end`` (N,) float64 noise
+    levels each step starts from and ends at: alpha_bar (vp) or sigma (flow); ``prediction`` the model output:
+    epsilon, v_prediction, sample, or flow."""
 
     kind: str
     timesteps: torch.Tensor
-    levels: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
     prediction: str
 
     def __len__(self) -> int:
         return len(self.timesteps)
 
-    def tail(self, start: int) -> Chain:
-        """The chain from step ``start`` on (SDEdit starts part-way)."""
-        return Chain(self.kind, self.timesteps[start:], self.levels[start:], self.prediction)
+    def tail(self, first: int) -> Chain:
+        """The chain from step ``first`` on (SDEdit starts part-way)."""
+        return Chain(self.kind, self.timesteps[first:], self.start[first:], self.end[first:], self.prediction)
 
     def eps_x0(self, out: torch.Tensor, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(eps_hat, x0_hat) of a VP model output at (x, level k)."""
-        a = float(self.levels[k])
+        """(eps_hat, x0_hat) of a VP model output at x, at step k's starting level."""
+        a = float(self.start[k])
         sa, s1 = a**0.5, (1 - a) ** 0.5
         if self.prediction == "epsilon":
             eps = out
@@ -54,8 +57,8 @@ class Chain:
         return eps, (x - s1 * eps) / sa
 
     def noise_to(self, x0: torch.Tensor, eps: torch.Tensor, k: int) -> torch.Tensor:
-        """x at level k of the forward process from data x0 and noise eps."""
-        lev = float(self.levels[k])
+        """x at step k's starting level of the forward process from data x0 and noise eps."""
+        lev = float(self.start[k])
         if self.kind == "flow":
             return (1 - lev) * x0 + lev * eps
         return lev**0.5 * x0 + (1 - lev) ** 0.5 * eps
@@ -63,17 +66,16 @@ class Chain:
     def _step(self, model: ModelFn, x_eval: torch.Tensor, x_from: torch.Tensor, k: int, forward: bool):
         out = model(x_eval, self.timesteps[k])
         if self.kind == "flow":
-            d = float(self.levels[k + 1] - self.levels[k]) * out
+            d = float(self.end[k] - self.start[k]) * out
             return x_from + d if forward else x_from - d
-        a_to = float(self.levels[k + 1] if forward else self.levels[k])
-        a_from = float(self.levels[k] if forward else self.levels[k + 1])
-        level_eval = k  # the model is evaluated at t_k in both directions
-        eps, _ = self.eps_x0(out, x_eval, level_eval)
+        a_to = float(self.end[k] if forward else self.start[k])
+        a_from = float(self.start[k] if forward else self.end[k])
+        eps, _ = self.eps_x0(out, x_eval, k)  # the model is evaluated at t_k in both directions
         x0 = (x_from - (1 - a_from) ** 0.5 * eps) / a_from**0.5
         return a_to**0.5 * x0 + (1 - a_to) ** 0.5 * eps
 
     def run(self, model: ModelFn, x: torch.Tensor, on_step: Callable[[], None] | None = None) -> torch.Tensor:
-        """Sample: x at level 0 -> x at level N."""
+        """Sample: x at the first step's start -> x at the last step's end."""
         for k in range(len(self)):
             x = self._step(model, x, x, k, forward=True)
             if on_step:
@@ -82,7 +84,7 @@ class Chain:
 
     def invert(self, model: ModelFn, x: torch.Tensor, fixed_point: int = 0,
                on_step: Callable[[], None] | None = None) -> torch.Tensor:
-        """Invert ``run``: x at level N -> x at level 0."""
+        """Invert ``run``: x at the last step's end -> x at the first step's start."""
         for k in reversed(range(len(self))):
             y = self._step(model, x, x, k, forward=False)
             for _ in range(fixed_point):
@@ -101,13 +103,10 @@ def vp_chain(ddim_scheduler, steps: int) -> Chain:
     ratio = s.config.num_train_timesteps // s.num_inference_steps
     ac = s.alphas_cumprod.double()
     final = float(s.final_alpha_cumprod)
-    levels = [float(ac[t]) for t in ts] + [0.0]
-    for i, t in enumerate(ts):  # DDIM's previous timestep, t - ratio, is the next level
-        prev = int(t) - ratio
-        if i + 1 < len(ts) and int(ts[i + 1]) != prev:
-            raise ValueError("DDIM timesteps are not evenly spaced; cannot build the chain")
-    levels[-1] = float(ac[int(ts[-1]) - ratio]) if int(ts[-1]) - ratio >= 0 else final
-    return Chain("vp", ts, torch.tensor(levels, dtype=torch.float64), s.config.prediction_type)
+    start = [float(ac[t]) for t in ts]
+    end = [float(ac[int(t) - ratio]) if int(t) - ratio >= 0 else final for t in ts]  # DDIM's previous timestep
+    return Chain("vp", ts, torch.tensor(start, dtype=torch.float64), torch.tensor(end, dtype=torch.float64),
+                 s.config.prediction_type)
 
 
 def flow_chain(flow_scheduler, steps: int, mu: float | None = None) -> Chain:
@@ -117,4 +116,5 @@ def flow_chain(flow_scheduler, steps: int, mu: float | None = None) -> Chain:
         s.set_timesteps(steps, mu=mu)
     else:
         s.set_timesteps(steps)
-    return Chain("flow", s.timesteps.clone(), s.sigmas.double().clone(), "flow")
+    sigmas = s.sigmas.double().clone()
+    return Chain("flow", s.timesteps.clone(), sigmas[:-1], sigmas[1:], "flow")
