@@ -35,6 +35,23 @@ def tiny_clip_tokenizer(folder: Path, max_length: int = 77):
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length)
 
 
+def _clip_tokenizer():
+    with tempfile.TemporaryDirectory() as tmp:
+        return tiny_clip_tokenizer(Path(tmp))
+
+
+def tiny_text_unet(cross_attention_dim: int, **extra):
+    """A UNet2DConditionModel over 8x8x4 latents with one cross-attention level (``extra``: SDXL's added
+    conditions)."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                                cross_attention_dim=cross_attention_dim, attention_head_dim=4, norm_num_groups=4,
+                                **extra)
+
+
 def tiny_clip_text_encoder(vocab_size: int, dim: int = 32, max_length: int = 77):
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -74,15 +91,11 @@ def save_tiny_sd(folder: Path, prediction_type: str = "epsilon", seed: int = 0, 
     """An SD 1.x-style text pipeline (UNet2DConditionModel with cross-attention, CLIP text encoder, VAE, DDIM
     scheduler; ``prediction_type="v_prediction"`` for the SD 2.x kind), saved as safetensors. ``vae_steps`` > 0:
     a VAE trained that long to invert its own decodings (``cycle_train_vae``)."""
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
 
     torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = tiny_clip_tokenizer(Path(tmp))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(16, 32), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
-                                attention_head_dim=4, norm_num_groups=4)
+    tokenizer = _clip_tokenizer()
+    unet = tiny_text_unet(cross_attention_dim=32)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
                               clip_sample=False, set_alpha_to_one=False, prediction_type=prediction_type)
     vae = cycle_train_vae(tiny_vae(), vae_steps) if vae_steps else tiny_vae()
@@ -122,17 +135,12 @@ def tiny_clip_with_projection(vocab_size: int, dim: int = 32, projection_dim: in
 def save_tiny_sdxl(folder: Path, seed: int = 0) -> Path:
     """An SDXL-style pipeline: two CLIP text encoders (the second with a projection: the pooled embedding),
     a UNet with ``text_time`` added conditions (pooled text + 6 size numbers), VAE, Euler scheduler."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        tok = tiny_clip_tokenizer(Path(tmp))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                                block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=64,
-                                attention_head_dim=4, norm_num_groups=4, use_linear_projection=True,
-                                addition_embed_type="text_time", addition_time_embed_dim=8,
-                                projection_class_embeddings_input_dim=6 * 8 + 32)
+    tok = _clip_tokenizer()
+    unet = tiny_text_unet(cross_attention_dim=64, use_linear_projection=True, addition_embed_type="text_time",
+                          addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32)
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1, timestep_spacing="leading")
     pipe = StableDiffusionXLPipeline(vae=tiny_vae(), text_encoder=tiny_clip_text_encoder(len(tok)), tokenizer=tok,
@@ -153,8 +161,7 @@ def save_tiny_sd3(folder: Path, seed: int = 0) -> Path:
     )
 
     torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        tok = tiny_clip_tokenizer(Path(tmp))
+    tok = _clip_tokenizer()
     transformer = SD3Transformer2DModel(sample_size=8, patch_size=1, in_channels=4, out_channels=4, num_layers=1,
                                         attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
                                         joint_attention_dim=64, pooled_projection_dim=64)
