@@ -28,7 +28,7 @@ import torch
 from diffeval.io import PICKLE_SUFFIXES
 
 from .devices import pick_device
-from .interface import GeneratorInfo, checked_settings, class_conditions
+from .interface import GeneratorInfo, checked_settings, class_conditions, normalised_conditions
 from .pipeline_chain import Chain, flow_chain, vp_chain
 from .pipeline_families import Family, family_of
 from .pipeline_size import check_pipeline_size
@@ -87,8 +87,6 @@ def _quiet_libraries():
         for log, level in zip(loggers, levels):
             log.set_verbosity(level)
             log.enable_progress_bar()
-
-
 
 
 def _null_components(path: str | Path) -> list[str]:
@@ -255,30 +253,9 @@ class DiffusersGenerator:
         return h, w
 
     def _conditions(self, n: int, prompts, labels) -> tuple[list | None, torch.Tensor | None]:
-        kind = self.info.conditioning
-        if kind == "none" and (prompts is not None or labels is not None):
-            raise ValueError(f"pipeline {self.info.name!r} is unconditional: it takes no prompts or labels")
-        if kind == "class" and prompts is not None:
-            raise ValueError(f"pipeline {self.info.name!r} is class-conditional: pass labels, not prompts")
-        if kind == "text" and labels is not None:
-            raise ValueError(f"pipeline {self.info.name!r} is text-conditional: pass prompts, not labels")
-        texts = None
-        if kind == "text":
-            texts = [prompts] * n if isinstance(prompts, str) else list(prompts) if prompts is not None else [""] * n
-            if len(texts) == 1:
-                texts = texts * n
-            if len(texts) != n:
-                raise ValueError(f"got {len(texts)} prompts for {n} samples")
+        texts, lab = normalised_conditions(self.info, n, prompts, labels, what="pipeline")
+        if texts is not None:
             self._warn_truncation(texts)
-        lab = None
-        if kind == "class":
-            lab = torch.full((n,), -1, dtype=torch.long) if labels is None else \
-                torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-            lab = lab.expand(n).clone() if lab.numel() == 1 else lab
-            if lab.numel() != n:
-                raise ValueError(f"got {lab.numel()} labels for {n} samples")
-            if self.info.num_classes and ((lab < -1) | (lab >= self.info.num_classes)).any():
-                raise ValueError(f"labels must lie in 0..{self.info.num_classes - 1} (or -1 for none)")
         return texts, lab
 
     def _warn_truncation(self, texts: list[str]) -> None:
@@ -296,6 +273,11 @@ class DiffusersGenerator:
                           f"(first: {long[0][:60]!r})", stacklevel=5)
 
     # ------------------------------------------------------------------ the codec
+    def _vae_factors(self) -> tuple[float, float]:
+        """(shift, scale): latent = (VAE latent - shift) * scale (SD3's VAE has a shift, most have 0)."""
+        cfg = self.vae.config
+        return float(cfg.get("shift_factor", None) or 0.0), float(cfg.get("scaling_factor", 1.0) or 1.0)
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] -> latents (N, c, h, w) float32 on CPU: the VAE's latent mean (before
@@ -308,9 +290,8 @@ class DiffusersGenerator:
                 continue
             enc = self.vae.encode(x)
             z = enc.latent_dist.mean if hasattr(enc, "latent_dist") else enc.latents
-            cfg = self.vae.config
-            shift = float(cfg.get("shift_factor", None) or 0.0)
-            out.append(((z.float() - shift) * float(cfg.get("scaling_factor", 1.0) or 1.0)).cpu())
+            shift, scale = self._vae_factors()
+            out.append(((z.float() - shift) * scale).cpu())
         return torch.cat(out)
 
     @torch.no_grad()
@@ -320,9 +301,8 @@ class DiffusersGenerator:
         for start in range(0, latents.shape[0], batch_size):
             z = latents[start : start + batch_size].to(self.device, torch.float32)
             if self.vae is not None:
-                cfg = self.vae.config
-                shift = float(cfg.get("shift_factor", None) or 0.0)
-                z = (z / float(cfg.get("scaling_factor", 1.0) or 1.0) + shift).to(self.dtype)
+                shift, scale = self._vae_factors()
+                z = (z / scale + shift).to(self.dtype)
                 z = self.vae.decode(z).sample
             out.append(((z.float().cpu() + 1) / 2).clamp(0, 1))
         return torch.cat(out)
@@ -501,8 +481,8 @@ class DiffusersGenerator:
         chain = self.chain(max(1, int(round(max(1, int(steps)) / t))))
         where = (chain.start if self.is_flow else
                  chain.timesteps.double() / self._base_scheduler.config.num_train_timesteps)
-        start = int(torch.nonzero(where <= t + 1e-9)[0]) if bool((where <= t + 1e-9).any()) else len(chain) - 1
-        tail = chain.tail(start)
+        reached = torch.nonzero(where <= t + 1e-9)
+        tail = chain.tail(int(reached[0]) if len(reached) else len(chain) - 1)
         out = []
         for s in range(0, images.shape[0], batch_size):
             x0 = self.encode(images[s : s + batch_size]).to(self.device)

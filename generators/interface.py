@@ -69,6 +69,39 @@ def class_conditions(info: GeneratorInfo, classes: torch.Tensor, prompt: Callabl
     return {}
 
 
+def normalised_conditions(info: GeneratorInfo, n: int, prompts: Sequence[str] | str | None = None, labels=None,
+                          what: str = "generator") -> tuple[list[str] | None, torch.Tensor | None]:
+    """(texts, labels) for n samples of the model ``info`` describes (``what`` names it in errors), checked.
+
+    texts: n prompts for a text model (None is the empty prompt; one prompt is repeated), else None. labels:
+    int64 (n,) for a class model, -1 for the null class (None: all null; one label is repeated), else None. A
+    ValueError names a condition the model does not take, a wrong count, or a class outside 0..num_classes - 1."""
+    kind = info.conditioning
+    if kind == "none" and (prompts is not None or labels is not None):
+        raise ValueError(f"{what} {info.name!r} is unconditional: it takes no prompts or labels")
+    if kind == "class" and prompts is not None:
+        raise ValueError(f"{what} {info.name!r} is class-conditional: pass labels, not prompts")
+    if kind == "text" and labels is not None:
+        raise ValueError(f"{what} {info.name!r} is text-conditional: pass prompts, not labels")
+    if kind == "text":
+        texts = [""] if prompts is None else [prompts] if isinstance(prompts, str) else list(prompts)
+        texts = texts * n if len(texts) == 1 else texts
+        if len(texts) != n:
+            raise ValueError(f"got {len(texts)} prompts for {n} samples")
+        return texts, None
+    if kind == "class":
+        if labels is None:
+            return None, torch.full((n,), -1, dtype=torch.long)
+        lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        lab = lab.expand(n).clone() if lab.numel() == 1 else lab.clone()
+        if lab.numel() != n:
+            raise ValueError(f"got {lab.numel()} labels for {n} samples")
+        if info.num_classes and ((lab < -1) | (lab >= info.num_classes)).any():
+            raise ValueError(f"labels must lie in 0..{info.num_classes - 1} (or -1 for none)")
+        return None, lab
+    return None, None
+
+
 class Generator:
     """A trained diffusion model with its schedule, tokenizer and sampling defaults."""
 
@@ -142,42 +175,15 @@ class Generator:
 
     def conditioning(self, n: int, prompts: Sequence[str] | str | None = None, labels=None) -> Conditioning:
         """Build network conditions for n samples. ``None`` (or "" / -1) means the null condition."""
-        kind = self.config.conditioning
-        if kind == "none":
-            if prompts is not None or labels is not None:
-                raise ValueError(f"generator {self.info.name!r} is unconditional: it takes no prompts or labels")
-            return Conditioning()
-        if kind == "class":
-            if prompts is not None:
-                raise ValueError(f"generator {self.info.name!r} is class-conditional: pass labels, not prompts")
-            return self._class_conditioning(n, labels)
-        if labels is not None:
-            raise ValueError(f"generator {self.info.name!r} is text-conditional: pass prompts, not labels")
-        return self._text_conditioning(n, prompts)
+        texts, lab = normalised_conditions(self.info, n, prompts, labels)
+        if lab is not None:
+            lab[lab == -1] = self.config.num_classes  # the null class's row
+            return Conditioning(labels=lab)
+        if texts is not None:
+            return self._text_conditioning(texts)
+        return Conditioning()
 
-    def _class_conditioning(self, n: int, labels) -> Conditioning:
-        null = self.config.num_classes
-        if labels is None:
-            return Conditioning(labels=torch.full((n,), null, dtype=torch.long))
-        lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        lab = lab.expand(n).clone() if lab.numel() == 1 else lab
-        if lab.numel() != n:
-            raise ValueError(f"got {lab.numel()} labels for {n} samples")
-        if ((lab < -1) | (lab >= null)).any():
-            raise ValueError(f"labels must lie in 0..{null - 1} (or -1 for none)")
-        lab[lab == -1] = null
-        return Conditioning(labels=lab)
-
-    def _text_conditioning(self, n: int, prompts: Sequence[str] | str | None) -> Conditioning:
-        if prompts is None:
-            prompts = [""]
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        prompts = list(prompts)
-        if len(prompts) == 1:
-            prompts = prompts * n
-        if len(prompts) != n:
-            raise ValueError(f"got {len(prompts)} prompts for {n} samples")
+    def _text_conditioning(self, prompts: list[str]) -> Conditioning:
         unknown = self.tokenizer.unknown_words(prompts)
         if unknown:
             warnings.warn(

@@ -39,13 +39,11 @@ def run_keygen(job: KeygenJob) -> str:
     """Write the key file(s) (mode 0600); one line per key."""
     from diffeval.generators import load_generator
 
-    from .keys import default_geometry, make_key, save_key
+    from .keys import key_geometry, make_key, save_key
 
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     shape = g.noise_shape
-    radius, channels = default_geometry(g)
-    radius = radius if job.radius is None else job.radius
-    channels = tuple(job.channels) or channels
+    radius, channels = key_geometry(g, job.radius, job.channels)
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")

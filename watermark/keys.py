@@ -180,6 +180,12 @@ def default_geometry(generator) -> tuple[float, tuple[int, ...]]:
     return PAPER_RADIUS * min(h, w) / PAPER_SIDE, (min(PAPER_CHANNEL, c - 1),)
 
 
+def key_geometry(generator, radius: float | None = None, channels=()) -> tuple[float, tuple[int, ...]]:
+    """(radius, channels) of a key for ``generator``: the given ones, ``default_geometry``'s where not given."""
+    default_radius, default_channels = default_geometry(generator)
+    return (default_radius if radius is None else radius), (tuple(channels) or default_channels)
+
+
 def save_key(key: WatermarkKey, path: str | Path) -> Path:
     """Write ``key`` to a safetensors file (values + mask, settings in the header), atomically."""
     path = Path(path)

@@ -28,7 +28,7 @@ from diffeval.io import atomic_torch_save, digest, safe_path
 from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
-from .keys import WatermarkKey, default_geometry, make_key
+from .keys import WatermarkKey, key_geometry, make_key
 from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
@@ -186,9 +186,7 @@ def _marked_images(
     """The keys by pattern, and the images (cached): unmarked under None, marked under each pattern."""
     shape = g.noise_shape
     n_un = cfg.n_unmarked or cfg.n
-    radius, channels = default_geometry(g)
-    radius = radius if cfg.radius is None else cfg.radius
-    channels = tuple(cfg.channels) or channels
+    radius, channels = key_geometry(g, cfg.radius, cfg.channels)
     keys = {p: make_key(shape, p, radius, channels, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius,
                         layout=cfg.layout) for p in cfg.patterns}
     images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
