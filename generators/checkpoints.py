@@ -1,8 +1,10 @@
 """Checkpoint directories: ``config.json`` (everything to rebuild the model) + ``model.safetensors``.
 
 config.json holds {"format": "diffeval-generator", "version": 1, "name", "family", "model": ModelConfig,
-"sampling": SamplingDefaults, "training": free-form provenance}. Pickled checkpoints (*.pt, *.pth,
-*.ckpt, *.bin) are refused unless ``trust_pickle=True``; even then they are read with
+"sampling": SamplingDefaults, "training": free-form provenance}. A latent model's checkpoint carries
+its autoencoder: its config in ``model.autoencoder``, its weights under the ``autoencoder.`` prefix
+in model.safetensors (as a diffusers pipeline carries its ``vae/``), so it decodes on its own.
+Pickled checkpoints (*.pt, *.pth, *.ckpt, *.bin) are refused unless ``trust_pickle=True``; even then they are read with
 ``torch.load(weights_only=True)``.
 """
 
@@ -16,6 +18,7 @@ import torch
 
 from diffeval.io import ModelDirError, read_model_config, read_model_weights, save_model_dir
 
+from .autoencoder import Autoencoder, build_autoencoder
 from .config import ModelConfig, SamplingDefaults
 from .footprint import check_footprint
 from .interface import Generator
@@ -46,9 +49,15 @@ def save_checkpoint(
     sampling: SamplingDefaults,
     training: dict[str, Any] | None = None,
     state_dict: dict[str, torch.Tensor] | None = None,
+    autoencoder: Autoencoder | None = None,
 ) -> Path:
-    """Write config.json + model.safetensors (the given state_dict, default the model's own)."""
+    """Write config.json + model.safetensors (the given state_dict, default the model's own; a latent model's
+    ``autoencoder`` weights under the ``autoencoder.`` prefix)."""
+    if bool(model.config.autoencoder) != (autoencoder is not None):
+        raise ValueError("a latent model's checkpoint needs its autoencoder, and a pixel model's takes none")
     tensors = {k: v.detach().to("cpu", torch.float32) for k, v in (state_dict or model.state_dict()).items()}
+    if autoencoder is not None:
+        tensors.update(autoencoder.fingerprint_tensors())
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -90,6 +99,17 @@ def load_checkpoint(
     check_size(model_config, directory / "config.json")
     model = DiffusionModel(model_config)
     state = _read_weights(directory, trust_pickle)
+    ae_keys = [k for k in state if k.startswith("autoencoder.")]
+    ae_state = {k.removeprefix("autoencoder."): state.pop(k) for k in ae_keys}
+    autoencoder = None
+    if model_config.autoencoder:
+        try:
+            autoencoder = build_autoencoder(model_config.autoencoder, ae_state, directory / "model.safetensors")
+        except ModelDirError as e:
+            raise CheckpointError(str(e)) from None
+    elif ae_state:
+        raise CheckpointError(f"{directory}: model.safetensors holds autoencoder weights but config.json names no "
+                              "autoencoder")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -107,4 +127,5 @@ def load_checkpoint(
             )
         raise CheckpointError(f"{directory}: weights do not match config.json: " + "; ".join(detail))
     model.load_state_dict(state)
-    return Generator(model, config.get("name", directory.name), config.get("family", "custom"), sampling, device)
+    return Generator(model, config.get("name", directory.name), config.get("family", "custom"), sampling, device,
+                     autoencoder=autoencoder)

@@ -30,6 +30,9 @@ class ModelConfig:
 
     ``backbone_config`` holds the fields of UNetConfig / DiTConfig / MMDiTConfig; ``text_encoder`` the
     fields of TextEncoderConfig; ``vocab`` the tokenizer vocabulary (text conditioning only).
+    ``channels`` and ``image_size`` describe the images; ``autoencoder`` (the fields of
+    ``generators.autoencoder.AutoencoderConfig``, empty for pixel-space models) makes it a latent model, whose
+    network works on the autoencoder's scaled latents (``model_shape``) as Stable Diffusion's does.
     """
 
     backbone: str
@@ -44,6 +47,7 @@ class ModelConfig:
     backbone_config: dict[str, Any] = field(default_factory=dict)
     text_encoder: dict[str, Any] = field(default_factory=dict)
     vocab: list[str] = field(default_factory=list)
+    autoencoder: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.schedule, dict):
@@ -62,10 +66,35 @@ class ModelConfig:
             raise ValueError("the MMDiT backbone needs text conditioning")
         if self.conditioning == "text" and not self.vocab:
             raise ValueError("text conditioning needs a tokenizer vocabulary (vocab)")
+        if self.autoencoder:
+            ae = self.autoencoder_config
+            if (ae.in_channels, ae.image_size) != (self.channels, self.image_size):
+                raise ValueError(f"the autoencoder takes {ae.in_channels}x{ae.image_size}px images, the model makes "
+                                 f"{self.channels}x{self.image_size}px")
+
+    @property
+    def autoencoder_config(self):
+        """The AutoencoderConfig of a latent model (None for pixel-space models)."""
+        from .autoencoder import AutoencoderConfig
+
+        return AutoencoderConfig.from_dict(self.autoencoder) if self.autoencoder else None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images."""
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def model_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) the network denoises: the latent shape for latent models, else the image shape."""
+        ae = self.autoencoder_config
+        return ae.latent_shape if ae is not None else self.image_shape
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["schedule"] = self.schedule.to_dict()
+        if not self.autoencoder:
+            del out["autoencoder"]  # pixel configs read as they did before latent models existed
         return out
 
     @classmethod

@@ -58,7 +58,7 @@ class PeakBytes(TorchDispatchMode):
 
 
 def _meta_inputs(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, Conditioning]:
-    x = torch.empty(1, config.channels, config.image_size, config.image_size, device="meta")
+    x = torch.empty(1, *config.model_shape, device="meta")
     t = torch.empty(1, device="meta")
     if config.conditioning == "class":
         return x, t, Conditioning(labels=torch.zeros(1, dtype=torch.long, device="meta"))

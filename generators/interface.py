@@ -1,7 +1,8 @@
 """The Generator interface every diffeval module consumes.
 
-Images at this boundary are float32 (N, C, H, W) in [0, 1] on CPU. Inside, the network works on
-x = 2 * image - 1 in [-1, 1] ("model space"); ``denoise`` works in model space.
+Images at this boundary are float32 (N, C, H, W) in [0, 1] on CPU. Inside, the network works in "model
+space": x = 2 * image - 1 in [-1, 1] for pixel models, the autoencoder's scaled latents (unit variance on the
+training set) for latent models (``info.space``); ``denoise``, ``invert`` and the initial noise live there.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class GeneratorInfo:
     default_steps: int = 50
     default_guidance: float = 1.0
     invertible: bool = True
+    space: str = "pixel"  # where the network denoises: "pixel" or "latent" (decoded by ``autoencoder``)
 
 
 def checked_settings(steps, guidance, eta) -> tuple[int, float, float | None]:
@@ -112,10 +114,14 @@ class Generator:
         family: str,
         defaults: SamplingDefaults | None = None,
         device: str | torch.device | None = None,
+        autoencoder=None,
     ) -> None:
         self.config: ModelConfig = model.config
+        if bool(self.config.autoencoder) != (autoencoder is not None):
+            raise ValueError("a latent model needs its autoencoder, and a pixel model takes none")
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
+        self._autoencoder = None if autoencoder is None else autoencoder.to(self.device).eval().requires_grad_(False)
         self.schedule = NoiseSchedule(self.config.schedule)
         self.defaults = defaults or SamplingDefaults()
         self.tokenizer = (
@@ -138,12 +144,16 @@ class Generator:
             default_sampler=self.defaults.sampler,
             default_steps=self.defaults.steps,
             default_guidance=self.defaults.guidance,
+            space="latent" if autoencoder is not None else "pixel",
         )
 
     def fingerprint(self) -> str:
         """16 hex digits hashing the name and the weights (cache keys change when the weights do)."""
         h = hashlib.sha256(self.info.name.encode())
-        for k, v in sorted(self.model.state_dict().items()):
+        tensors = dict(self.model.state_dict())
+        if self._autoencoder is not None:
+            tensors.update(self._autoencoder.fingerprint_tensors())
+        for k, v in sorted(tensors.items()):
             h.update(k.encode())
             h.update(v.detach().float().cpu().numpy().tobytes())
         return h.hexdigest()[:16]
@@ -152,17 +162,41 @@ class Generator:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images this generator makes."""
-        return (self.config.channels, self.config.image_size, self.config.image_size)
+        return self.config.image_shape
 
     @property
     def noise_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of the initial noise ``sample(noise=...)`` takes: the image shape (pixel-space models)."""
-        return self.image_shape
+        """(C, H, W) of the initial noise ``sample(noise=...)`` takes (where Tree-Ring keys live): the latent
+        shape for latent models, the image shape for pixel ones."""
+        return self.config.model_shape
 
     @property
     def autoencoder(self):
-        """None: the bundled models denoise pixels."""
-        return None
+        """The frozen ``generators.autoencoder.Autoencoder`` of a latent model, None for pixel models."""
+        return self._autoencoder
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] -> model-space points (N, *noise_shape) float32 on CPU: the
+        autoencoder's scaled posterior mean for latent models, 2 x - 1 for pixel models."""
+        shape = self.image_shape
+        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
+            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
+        out = []
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(self.device, torch.float32)
+            out.append((x * 2 - 1 if self._autoencoder is None else self._autoencoder.encode(x)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, *self.noise_shape)
+
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+        """Model-space points (N, *noise_shape) -> images (N, C, H, W) float32 in [0, 1] on CPU."""
+        out = []
+        for start in range(0, x.shape[0], batch_size):
+            z = x[start : start + batch_size].to(self.device, torch.float32)
+            img = (z + 1) / 2 if self._autoencoder is None else self._autoencoder.decode(z)
+            out.append(img.float().cpu().clamp(0, 1))
+        return torch.cat(out) if out else torch.empty(0, *self.image_shape)
 
     def initial_noise(self, n: int, seed: int, first_index: int = 0) -> torch.Tensor:
         """(n, *noise_shape) float32 N(0, 1), on CPU: the noise ``sample`` draws for (seed, first_index + i)."""
@@ -206,7 +240,8 @@ class Generator:
     def denoise(self, x_t: torch.Tensor, t, prompts=None, labels=None, guidance: float = 1.0) -> Prediction:
         """Model estimate at (x_t, t) in model space: a Prediction with x0, eps, score, v.
 
-        x_t: (N, C, H, W) float in model space ([-1, 1] data scale); t: float or (N,) in [0, 1]
+        x_t: (N, *noise_shape) float in model space ([-1, 1] pixels, or the scaled latents of a latent model:
+        ``info.space`` says which); t: float or (N,) in [0, 1]
         (clamped below to the smallest trained time); conditions as in ``sample``.
         """
         x_t = x_t.to(self.device, torch.float32)
@@ -276,18 +311,22 @@ class Generator:
         batch_size: int = 250,
         progress: bool = False,
         first_index: int = 0,
+        output: str = "image",
     ) -> torch.Tensor:
-        """n images, float32 (n, C, H, W) in [0, 1] on CPU.
+        """n images, float32 (n, C, H, W) in [0, 1] on CPU (latent models decode their samples); with
+        ``output="latent"`` the model-space samples (n, *noise_shape) before decoding.
 
         Sample i depends only on (seed, first_index + i) and the settings, not on batch_size, so a
         large run can be made in shards (``first_index`` = the shard's offset). ``noise``: optional
-        initial noise (n, C, H, W) at t = 1 in model space (the watermark embeds its key there).
+        initial noise (n, *noise_shape) at t = 1 in model space (the watermark embeds its key there).
         ``clip_x0``: clamp each x0 estimate to [-1, 1] (default: the generator's setting).
         """
         steps, sampler, guidance, eta, spacing = self.resolve_settings(steps, sampler, guidance, eta, spacing)
+        if output not in ("image", "latent"):
+            raise ValueError(f"output must be 'image' or 'latent', got {output!r}")
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         cond = self.conditioning(n, prompts, labels)
-        shape = (self.config.channels, self.config.image_size, self.config.image_size)
+        shape = self.noise_shape
         if noise is not None and tuple(noise.shape) != (n, *shape):
             raise ValueError(f"noise must have shape {(n, *shape)}, got {tuple(noise.shape)}")
         times = self.schedule.sampling_times(steps, spacing)
@@ -305,9 +344,9 @@ class Generator:
             x = run_sampler(
                 self._denoiser(c, guidance, clip), self.schedule, x, times, sampler, source, eta, bar.update
             )
-            out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
+            out.append(self.decode(x) if output == "image" else x.float().cpu())
         bar.close()
-        return torch.cat(out) if out else torch.empty(0, *shape)
+        return torch.cat(out) if out else torch.empty(0, *(self.image_shape if output == "image" else shape))
 
     @property
     def ode_sampler(self) -> str:
@@ -327,12 +366,12 @@ class Generator:
         """SDEdit-style re-generation: noise images (N, C, H, W) in [0, 1] to time ``t`` in (0, 1] of
         the forward process (image i's noise from (seed, first_index + i)), then run the deterministic
         sampler (ddim, or euler on flow paths) back to 0 over ``steps`` steps with the null condition
-        and guidance 1. Returns (N, C, H, W) in [0, 1]; larger t removes more of the original."""
+        and guidance 1. Returns (N, C, H, W) in [0, 1]; larger t removes more of the original. Latent models
+        encode, re-generate the latent and decode."""
         if not 0 < t <= 1:
             raise ValueError(f"t must lie in (0, 1], got {t}")
-        shape = self.image_shape
-        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
-            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
+        latents = self.encode(images)
+        shape = self.noise_shape
         sampler = self.ode_sampler
         times = torch.linspace(float(t), 0.0, max(1, int(steps)) + 1, dtype=torch.float64)
         if self.schedule.discrete:
@@ -340,15 +379,15 @@ class Generator:
             times = torch.unique_consecutive(torch.round(times * n_disc) / n_disc)
         alpha, sigma = self.schedule.alpha_sigma(times[:1])
         out = []
-        for start in range(0, images.shape[0], batch_size):
-            x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
+        for start in range(0, latents.shape[0], batch_size):
+            x = latents[start : start + batch_size].to(self.device, torch.float32)
             idx = range(first_index + start, first_index + start + x.shape[0])
             eps = NoiseSource(seed, idx, shape, self.device).draw()
             x = float(alpha) * x + float(sigma) * eps
             cond = self.null_conditioning(x.shape[0]).to(self.device)
             x = run_sampler(self._denoiser(cond, 1.0, self.defaults.clip_x0), self.schedule, x, times, sampler)
-            out.append(((x.float().cpu() + 1) / 2).clamp(0, 1))
-        return torch.cat(out)
+            out.append(self.decode(x))
+        return torch.cat(out) if out else torch.empty(0, *self.image_shape)
 
     @torch.no_grad()
     def invert(
@@ -364,26 +403,25 @@ class Generator:
         progress: bool = False,
         fixed_point: int = 0,
     ) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] -> the initial noise at t = 1 (model space, float32, CPU) that
-        the deterministic sampler maps to them. Default: the null condition, guidance 1, and the same
-        x0 clipping as ``sample``. ``fixed_point``: iterations per step that solve each ddim/euler step
-        exactly for its input (see ``generators.samplers.invert``)."""
+        """Images (N, C, H, W) in [0, 1] -> the initial noise (N, *noise_shape) at t = 1 (model space, float32,
+        CPU) that the deterministic sampler maps to them (latent models encode first, as Tree-Ring does in
+        SD). Default: the null condition, guidance 1, and the same x0 clipping as ``sample``.
+        ``fixed_point``: iterations per step that solve each ddim/euler step exactly for its
+        input (see ``generators.samplers.invert``)."""
         if not self.info.invertible:
             raise ValueError(f"generator {self.info.name!r} cannot invert images to noise")
         clip = self.defaults.clip_x0 if clip_x0 is None else clip_x0
         sampler = sampler or self.ode_sampler
         if not get_sampler(sampler).invertible:
             raise ValueError(f"invert supports {', '.join(INVERTIBLE_SAMPLERS)}, not {sampler!r}")
-        shape = self.image_shape
-        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
-            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), got {tuple(images.shape)}")
-        n = images.shape[0]
+        latents = self.encode(images)
+        n = latents.shape[0]
         cond = self.conditioning(n, prompts, labels)
         times = self.schedule.sampling_times(steps, "uniform")
         out = []
         bar = tqdm(total=n, desc=f"invert {self.info.name}", disable=not progress)
         for start in range(0, n, batch_size):
-            x = images[start : start + batch_size].to(self.device, torch.float32) * 2 - 1
+            x = latents[start : start + batch_size].to(self.device, torch.float32)
             c = cond[start : start + x.shape[0]].to(self.device)
 
             denoiser = self._denoiser(c, guidance, clip)

@@ -53,12 +53,15 @@ def _text_dim(config: ModelConfig) -> int:
 
 
 class DiffusionModel(nn.Module):
-    """forward(x (N,C,H,W) in model space, t (N,) in [0,1], Conditioning) -> raw network output (N,C,H,W)."""
+    """forward(x (N,C,H,W) in model space, t (N,) in [0,1], Conditioning) -> raw network output (N,C,H,W).
+
+    (C, H, W) is ``config.model_shape``: the image for pixel models, the autoencoder's latent for latent ones
+    (the autoencoder itself lives beside the model, in the Generator)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        c, size = config.channels, config.image_size
+        c, size, _ = config.model_shape
         if config.backbone == "unet":
             emb_dim = config.emb_dim
             context = _text_dim(config) if config.conditioning == "text" else None

@@ -103,7 +103,9 @@ def test_normal_install_beside_pypi_watermark(tmp_path):
             "from diffeval.watermark import make_key\nfrom diffeval.generators import bundled_names\n"
             "assert hasattr(watermark, 'watermark') and not hasattr(watermark, 'make_key')\n"
             f"assert diffeval.__file__.startswith({str(tmp_path)!r}), diffeval.__file__\n"
-            "assert bundled_names() == ['ddpm', 'sd1', 'sd2', 'dit', 'sd3', 'sd3-reflow']\nprint('ok')\n")
+            "assert bundled_names() == ['ddpm', 'sd1', 'sd2', 'dit', 'sd3', 'sd3-reflow']\n"
+            "from diffeval.generators.autoencoder import load_autoencoder\n"
+            "assert load_autoencoder().latent_shape == (3, 14, 14)\nprint('ok')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=300)

@@ -171,10 +171,11 @@ PAPER_RADIUS, PAPER_SIDE, PAPER_CHANNEL = 10.0, 64, 3  # Wen et al.: radius 10 o
 
 
 def default_geometry(generator) -> tuple[float, tuple[int, ...]]:
-    """(radius, channels) of a key when none are given. Bundled models: radius 4 on channel 0. Diffusers
-    pipelines: the paper's geometry scaled to the initial latent, radius 10 * side / 64 (10 on SD's 64x64, 1.25 on
-    an 8x8 test latent) on channel 3 (the last, where the latent has fewer channels)."""
-    if generator.info.family != "diffusers":
+    """(radius, channels) of a key when none are given. Bundled pixel models (ddpm): radius 4 on channel 0.
+    Latent models (the bundled latent presets and diffusers pipelines): the paper's geometry scaled to the initial
+    latent, radius 10 * side / 64 (10 on SD's 64x64, 2.19 on the bundled 14x14, 1.25 on an 8x8 test latent) on
+    channel 3 (the last, where the latent has fewer channels)."""
+    if generator.info.family != "diffusers" and generator.autoencoder is None:
         return BUNDLED_GEOMETRY
     c, h, w = generator.noise_shape
     return PAPER_RADIUS * min(h, w) / PAPER_SIDE, (min(PAPER_CHANNEL, c - 1),)

@@ -253,11 +253,12 @@ def _save_samples(images: dict, path: Path, per_row: int = 10) -> None:
 def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.DataFrame:
     """Per pattern: FID of marked and of unmarked images against the Fashion-MNIST training statistics
     shipped with diffeval (same n, so the same small-sample bias; their difference is the watermark's
-    cost) and KID (unbiased, x1000; mean and spread over 100 subsets of half the images) of marked
-    against unmarked images, in the bundled judge's features."""
+    cost; ``fid_unmarked_lo``/``_hi``: the unmarked FID's half-sampling 95% interval, the yardstick for that
+    cost) and KID (unbiased, x1000; mean and spread over 100 subsets of half the images) of marked against
+    unmarked images, in the bundled judge's features."""
     from diffeval.feature_stats import shipped_stats_path
     from diffeval.features import get_extractor
-    from diffeval.metrics import frechet_distance, kernel_inception_distance, load_stats_npz
+    from diffeval.metrics import fid_interval, frechet_distance, kernel_inception_distance, load_stats_npz
 
     ext = get_extractor("fashion")
     mu_ref, sigma_ref = load_stats_npz(shipped_stats_path("fashion-mnist:train", "fashion"))
@@ -274,9 +275,11 @@ def watermark_quality(gname: str, images: dict, cfg: RobustnessConfig) -> pd.Dat
         kid, kid_std = kernel_inception_distance(
             feats[None], feats[p], subsets=100, subset_size=min(1000, max(2, m // 2))
         )
-        rows.append({"generator": gname, "pattern": p, "n": m, "fid_unmarked_vs_train": fid(feats[None][:m]),
-                     "fid_marked_vs_train": fid(feats[p]), "kid_marked_vs_unmarked_x1000": 1000 * kid,
-                     "kid_std_x1000": 1000 * kid_std})
+        unmarked = fid(feats[None][:m])
+        lo, hi = fid_interval(feats[None][:m], mu_ref, sigma_ref, unmarked)
+        rows.append({"generator": gname, "pattern": p, "n": m, "fid_unmarked_vs_train": unmarked,
+                     "fid_unmarked_lo": lo, "fid_unmarked_hi": hi, "fid_marked_vs_train": fid(feats[p]),
+                     "kid_marked_vs_unmarked_x1000": 1000 * kid, "kid_std_x1000": 1000 * kid_std})
     return pd.DataFrame(rows)
 
 

@@ -21,7 +21,7 @@ import dataclasses
 from pathlib import Path
 
 from diffeval.data.captions import BROAD_WORDS, CLASS_WORDS, caption_class_shares, captions_per_class
-from diffeval.generators.presets import Preset, build_presets
+from diffeval.generators.presets import PIXEL_UNET, Preset, build_presets
 from diffeval.generators.training.config import TrainConfig
 
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -35,7 +35,9 @@ def twin_presets(vocab: list[str] | tuple[str, ...]) -> dict[str, Preset]:
     out = {}
     for name, skew in TWINS.items():
         model = copy.deepcopy(base.model)
-        model.backbone_config["base_channels"] = 32
+        # the twins stay pixel-space models (trained before the latent presets; their audit needs no decoder)
+        model.autoencoder = {}
+        model.backbone_config = {**PIXEL_UNET, "base_channels": 32}
         # SD's scaled-linear schedule ends at alpha(1) = 0.068: trained at t = 1 on inputs that still show the
         # image's brightness, the first twins drew far too many (bright) ankle boots for broad words from pure
         # noise; zero terminal SNR (Lin et al. 2024) removes that train/sample mismatch
@@ -43,7 +45,7 @@ def twin_presets(vocab: list[str] | tuple[str, ...]) -> dict[str, Preset]:
         # the step budget of a CPU run; the shipped pair was trained for wall-clock budgets (module docstring)
         train = TrainConfig(steps=3800, batch_size=256, lr=4e-4, warmup=500, lr_schedule="cosine",
                             ema_decay=0.9995, cond_dropout=0.1, seed=6000)
-        out[name] = Preset(name, "sd2", model, train, copy.deepcopy(base.sampling),
+        out[name] = Preset(name, "sd2", model, train, dataclasses.replace(base.sampling, clip_x0=True),
                            f"sd2 design at 32 channels, captions {'skewed ' + str(skew) if skew else 'unskewed'}",
                            extra={"skew": skew, "out_dir": str(ASSETS_DIR / name)})
     return out

@@ -38,19 +38,20 @@ def _to64(p: Prediction, shape: torch.Size) -> Prediction:
 
 
 class GeneratorModel:
-    """A Generator seen as a denoiser: ``predict(x (N, C, H, W) model space, t)`` -> float64 Prediction.
+    """A Generator seen as a denoiser: ``predict(x (N, *noise_shape) model space, t)`` -> float64 Prediction
+    (pixel model space, or the latents of a latent model: ``generator.info.space``).
 
     Conditional generators are evaluated with the null condition at guidance 1, which estimates the
     unconditional score of the training data."""
 
     def __init__(self, generator: Generator, name: str | None = None) -> None:
         if not hasattr(generator, "denoise"):
-            raise ValueError(f"{generator.info.name}: the score-error audit needs Generator.denoise (pixel space)")
+            raise ValueError(f"{generator.info.name}: the score-error audit needs Generator.denoise")
         self.generator = generator
         self.name = name or generator.info.name
         self.parameterization = generator.info.parameterization
         self.schedule = generator.schedule
-        self.shape = generator.image_shape
+        self.shape = generator.noise_shape  # where it denoises: pixels, or a latent model's latents
 
     def predict(self, x: torch.Tensor, t: float) -> Prediction:
         shape = x.shape

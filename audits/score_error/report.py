@@ -19,8 +19,11 @@ def _interval(v, lo, hi) -> str:
 
 
 def error_markdown(table: pd.DataFrame, space: str) -> str:
-    """Relative error (with 95% interval) per model (rows) and log-SNR (columns) in one space."""
+    """Relative error (with 95% interval) per model (rows) and log-SNR (columns) in one space; a latent model's
+    row says so ("sd3 (latent)": measured on its autoencoder's latents against their empirical optimum)."""
     t = table[table["space"] == space].copy()
+    if "model_space" in t:
+        t["model"] = [m if s != "latent" else f"{m} (latent)" for m, s in zip(t["model"], t["model_space"])]
     t["cell"] = [_interval(r.rel_error, r.rel_lo, r.rel_hi) for r in t.itertuples()]
     wide = t.pivot_table(index="model", columns="log_snr", values="cell", aggfunc="first", sort=False).fillna("")
     wide.columns = [f"{c:g}" for c in wide.columns]

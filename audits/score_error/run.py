@@ -5,7 +5,9 @@ parameterization (the zero-error check) and the toy generators trained on the mi
 checkpoint of the mixture's shape). Analyses: ``error`` (score error per log-SNR level) and
 ``discretisation`` (exact ODE: orders per sampler and spacing; toys: model vs discretisation error).
 
-data ``fashion``: the truth is the empirical optimal denoiser of the Fashion-MNIST training set.
+data ``fashion``: the truth is the empirical optimal denoiser of the Fashion-MNIST training set, in the space
+each model denoises (pixels; for latent models the training set encoded by their autoencoder, column
+``model_space``).
 Models: the bundled generators (or checkpoints). Analyses: ``error`` (against the empirical optimum,
 x0 drawn from the training set) and ``memorisation`` (nearest/second-nearest training distances of
 samples, with the empirical optimum's own samples as the positive control).
@@ -177,10 +179,10 @@ def _mixture_models(config: ScoreErrorConfig, truth, toys_dir: Path, progress: b
                                                    progress=progress), name))
         else:
             g = load_generator(name, trust_pickle=config.trust_pickle)
-            shape = g.image_shape
+            shape = g.noise_shape
             if shape != tuple(truth.shape):
                 raise ValueError(
-                    f"generator {name!r} makes {shape} images; {config.data} points are {tuple(truth.shape)}"
+                    f"generator {name!r} denoises {shape} points; {config.data} points are {tuple(truth.shape)}"
                 )
             models.append(GeneratorModel(g))
     return models
@@ -268,23 +270,38 @@ def _fashion_analyses(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, 
     from .models import GeneratorModel
 
     points = _fashion_training_points(config)
-    truth = EmpiricalDenoiser(points)
-
-    def sample_x0(n, seed):
-        idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-        return points[idx]
-
     generators = {name: load_generator(name, trust_pickle=config.trust_pickle)
                   for name in (config.generators or bundled_names())}
     levels = np.asarray(config.levels, dtype=float)
     if "error" in config.analyses:
-        parts = [cache.get("error", name, functools.partial(score_error_table, GeneratorModel(g), truth, sample_x0,
-                                                            levels, config.n, config.seed, config.n_boot,
-                                                            batch_size=100), g.fingerprint())
-                 for name, g in tqdm(generators.items(), desc="score error", disable=not progress)]
+        parts = []
+        for name, g in tqdm(generators.items(), desc="score error", disable=not progress):
+            # a latent model denoises its autoencoder's latents: its truth is the empirical optimum of the
+            # encoded training set, in that latent space (the "model_space" column says which)
+            space = model_space_points(g, points)
+            truth = EmpiricalDenoiser(space)
+            make = functools.partial(score_error_table, GeneratorModel(g), truth, _draw_from(space), levels,
+                                     config.n, config.seed, config.n_boot, batch_size=100)
+            parts.append(cache.get("error", name, make, g.fingerprint()).assign(model_space=g.info.space))
         tables["score_error"] = pd.concat(parts, ignore_index=True).assign(data=config.data)
     if "memorisation" in config.analyses:
         _memorisation(config, cache, tables, points, generators, progress)
+
+
+def model_space_points(g, points: torch.Tensor) -> torch.Tensor:
+    """Training points (N, 1, 28, 28) in pixel model space -> the points of g's model space: themselves for a
+    pixel model, the autoencoder's scaled posterior means (N, *noise_shape) for a latent one."""
+    if g.autoencoder is None:
+        return points
+    return g.encode((points + 1) / 2, batch_size=1000)
+
+
+def _draw_from(points: torch.Tensor):
+    def sample_x0(n, seed):
+        idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+        return points[idx]
+
+    return sample_x0
 
 
 def _memorisation(config: ScoreErrorConfig, cache: _Cache, tables: _Tables, points: torch.Tensor,

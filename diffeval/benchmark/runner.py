@@ -29,6 +29,7 @@ from ..images import quantize_uint8, save_grid
 from ..metrics import (
     GaussianStats,
     density_coverage,
+    fid_interval,
     frechet_distance,
     inception_score,
     kernel_inception_distance,
@@ -279,21 +280,9 @@ class RowRunner:
         return out
 
     def _fid_interval(self, feats: np.ndarray, fid: float) -> tuple[float, float]:
-        """95% normal interval fid +- 1.96 SE, with the standard error from half-sampling: the FID of
-        ``fid_resamples`` random halves (without replacement) varies with SD ~ sqrt(2) SE. Resampling with
-        replacement is avoided on purpose: duplicates lower the covariance rank and bias FID upward,
-        so percentile bootstrap intervals of FID miss the estimate. The interval covers the sampling
-        noise of the generated set, not FID's O(1/n) bias: compare rows at equal n."""
-        if self.config.fid_resamples <= 0 or len(feats) < 4:
-            return np.nan, np.nan
-        rng = np.random.default_rng(self.config.seed)
-        half = len(feats) // 2
-        values = []
-        for _ in range(self.config.fid_resamples):
-            x = feats[rng.permutation(len(feats))[:half]]
-            values.append(frechet_distance(x.mean(0), np.cov(x, rowvar=False), self.reference.mu, self.reference.sigma))
-        se = float(np.std(values, ddof=1)) / np.sqrt(2)
-        return max(0.0, fid - 1.96 * se), fid + 1.96 * se
+        """The half-sampling 95% interval of ``metrics.frechet.fid_interval`` against the reference."""
+        return fid_interval(feats, self.reference.mu, self.reference.sigma, fid, self.config.fid_resamples,
+                            self.config.seed)
 
     def _clip_metrics(self, chunks, labels: np.ndarray) -> dict:
         from ..metrics import clip_score_mean, cmmd

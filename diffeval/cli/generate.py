@@ -10,7 +10,11 @@ from .options import trust_pickle
 
 
 @click.command()
-@click.option("--preset", required=True, type=click.Choice(PRESET_NAMES), help="Which preset to train.")
+@click.option("--preset", default=None, type=click.Choice(PRESET_NAMES), help="Which preset to train.")
+@click.option("--autoencoder", "train_ae", is_flag=True,
+              help="Train the latent presets' autoencoder instead of a preset.")
+@click.option("--autoencoder-from", "autoencoder_dir", default=None, type=click.Path(file_okay=False),
+              help="Autoencoder directory a latent preset trains over (default: the bundled one).")
 @click.option("--steps", type=int, default=None, help="Optimizer steps (default: the preset's budget).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
@@ -23,14 +27,25 @@ from .options import trust_pickle
 @click.option("--init-from", default=None,
               help="Start from this checkpoint's weights (same architecture), fresh optimizer.")
 @trust_pickle
-def train(preset, steps, out_dir, device, data_dir, base_dir, resume, init_from, trust_pickle) -> None:
-    """Train a preset on Fashion-MNIST; writes config.json, model.safetensors (EMA), loss_log.csv."""
-    from ..bundle import train_preset
+def train(preset, train_ae, autoencoder_dir, steps, out_dir, device, data_dir, base_dir, resume, init_from,
+          trust_pickle) -> None:
+    """Train a preset (or, with --autoencoder, the autoencoder of the latent presets) on Fashion-MNIST; writes
+    config.json, model.safetensors (EMA for presets) and loss_log.csv."""
+    from ..bundle import train_bundled_autoencoder, train_preset
     from ..io import folders_locked
 
+    if bool(preset) == train_ae:
+        raise click.UsageError("give exactly one of --preset NAME and --autoencoder")
+    if train_ae and (base_dir or init_from or autoencoder_dir):
+        raise click.UsageError("--base, --init-from and --autoencoder-from apply to --preset")
     with folders_locked(out_dir, command="train"):
+        if train_ae:
+            log = train_bundled_autoencoder(out_dir, steps, device, data_dir, resume)
+            click.echo(f"autoencoder: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> "
+                       f"{out_dir}")
+            return
         log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from,
-                           trust_pickle=trust_pickle)
+                           trust_pickle=trust_pickle, autoencoder_dir=autoencoder_dir)
     click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
 
 

@@ -13,7 +13,7 @@
 """
 
 from .clip_metrics import clip_score, clip_score_mean, cmmd
-from .frechet import fid_from_features, frechet_distance
+from .frechet import fid_from_features, fid_interval, frechet_distance
 from .gaussian import GaussianStats, load_stats_npz
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
@@ -22,6 +22,7 @@ from .prdc import density_coverage, precision_recall
 __all__ = [
     "GaussianStats",
     "load_stats_npz",
+    "fid_interval",
     "frechet_distance",
     "fid_from_features",
     "kernel_inception_distance",

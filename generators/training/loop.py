@@ -84,13 +84,17 @@ def train(
     provenance: dict[str, Any] | None = None,
     resume: bool = True,
     progress: bool = True,
+    autoencoder=None,
 ) -> pd.DataFrame:
     """Train ``model`` in place and export its EMA weights to ``out_dir`` (config.json + model.safetensors).
+
+    A latent model (``model.config.autoencoder``) trains on ``data`` already encoded to model-space latents
+    (``data.model_space``); its frozen ``autoencoder`` is saved into the checkpoint beside it.
 
     Returns the loss log: columns step (int), loss (mean MSE over the last ``log_every`` steps),
     lr, elapsed_s (wall seconds since this run started, cumulative across resumes).
     """
-    run = _TrainingRun(model, data, cfg, Path(out_dir), name, family, sampling, provenance or {})
+    run = _TrainingRun(model, data, cfg, Path(out_dir), name, family, sampling, provenance or {}, autoencoder)
     start = run.resume() if resume else 0
     run.t0 = time.time()  # the wall clock of this run starts after the resumed state is loaded
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {name}", disable=not progress)
@@ -113,8 +117,14 @@ class _TrainingRun:
     """The state of one training run: model, optimizer, EMA, loss log and wall clock."""
 
     def __init__(self, model: DiffusionModel, data: TrainingData, cfg: TrainConfig, out: Path, name: str,
-                 family: str, sampling: SamplingDefaults, provenance: dict[str, Any]) -> None:
+                 family: str, sampling: SamplingDefaults, provenance: dict[str, Any], autoencoder=None) -> None:
+        if model.config.autoencoder and not data.model_space:
+            raise ValueError("a latent model trains on encoded latents: pass TrainingData(model_space=True)")
+        if tuple(data.images.shape[1:]) != model.config.model_shape:
+            raise ValueError(f"training data of shape {tuple(data.images.shape[1:])} for a model of "
+                             f"{model.config.model_shape}")
         out.mkdir(parents=True, exist_ok=True)
+        self.autoencoder = autoencoder
         self.model, self.data, self.cfg, self.out = model, data, cfg, out
         self.name, self.family, self.sampling, self.provenance = name, family, sampling, provenance
         self.device = pick_device(cfg.device)
@@ -185,4 +195,4 @@ class _TrainingRun:
         info = {"train_config": self.cfg.to_dict(), "steps_done": step, "train_wall_s": round(elapsed, 1),
                 "device": str(self.device), "torch": torch.__version__, **self.provenance}
         save_checkpoint(self.out, self.model, self.name, self.family, self.sampling, info,
-                        state_dict=self.ema.state_dict())
+                        state_dict=self.ema.state_dict(), autoencoder=self.autoencoder)
