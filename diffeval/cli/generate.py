@@ -31,22 +31,34 @@ def train(preset, train_ae, autoencoder_dir, steps, out_dir, device, data_dir, b
           trust_pickle) -> None:
     """Train a preset (or, with --autoencoder, the autoencoder of the latent presets) on Fashion-MNIST; writes
     config.json, model.safetensors (EMA for presets) and loss_log.csv."""
-    from ..bundle import train_bundled_autoencoder, train_preset
     from ..io import folders_locked
 
+    _check_train_options(preset, train_ae, autoencoder_dir, base_dir, init_from)
+    with folders_locked(out_dir, command="train"):
+        click.echo(_run_training(preset, autoencoder_dir, steps, out_dir, device, data_dir, base_dir, resume,
+                                 init_from, trust_pickle))
+
+
+def _check_train_options(preset, train_ae: bool, autoencoder_dir, base_dir, init_from) -> None:
     if bool(preset) == train_ae:
         raise click.UsageError("give exactly one of --preset NAME and --autoencoder")
     if train_ae and (base_dir or init_from or autoencoder_dir):
         raise click.UsageError("--base, --init-from and --autoencoder-from apply to --preset")
-    with folders_locked(out_dir, command="train"):
-        if train_ae:
-            log = train_bundled_autoencoder(out_dir, steps, device, data_dir, resume)
-            click.echo(f"autoencoder: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> "
-                       f"{out_dir}")
-            return
+
+
+def _run_training(preset, autoencoder_dir, steps, out_dir, device, data_dir, base_dir, resume, init_from,
+                  trust_pickle) -> str:
+    """Train the preset (None: the autoencoder) and return the line that reports it."""
+    from ..bundle import train_bundled_autoencoder, train_preset
+
+    if preset is None:
+        log = train_bundled_autoencoder(out_dir, steps, device, data_dir, resume)
+        name = "autoencoder"
+    else:
         log = train_preset(preset, out_dir, steps, device, data_dir, base_dir, resume, init_from=init_from,
                            trust_pickle=trust_pickle, autoencoder_dir=autoencoder_dir)
-    click.echo(f"{preset}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}")
+        name = preset
+    return f"{name}: {int(log['step'].iloc[-1])} steps, final loss {log['loss'].iloc[-1]:.4f} -> {out_dir}"
 
 
 @click.command()

@@ -26,7 +26,7 @@ def test_every_preset_builds_and_keeps_shape():
     assert list(presets) == list(PRESET_NAMES)
     for name, preset in presets.items():
         model = DiffusionModel(preset.model)
-        x = torch.randn(3, 1, 28, 28)
+        x = torch.randn(3, *preset.model.model_shape)  # 1x28x28 pixels, or 3x14x14 latents
         out = model(x, torch.rand(3), _cond(model, 3))
         assert out.shape == x.shape, name
         assert torch.isfinite(out).all(), name
@@ -36,7 +36,7 @@ def test_transformers_output_exactly_zero_at_init():
     presets = build_presets(text_vocab())
     for name in ("dit", "sd3"):
         model = DiffusionModel(presets[name].model)
-        out = model(torch.randn(2, 1, 28, 28), torch.rand(2), _cond(model, 2))
+        out = model(torch.randn(2, *model.config.model_shape), torch.rand(2), _cond(model, 2))
         assert torch.count_nonzero(out) == 0, name
 
 
@@ -61,7 +61,7 @@ def test_mmdit_text_tokens_change_output():
         for p in model.parameters():
             if p.abs().sum() == 0 and p.ndim > 0:
                 p.normal_(0, 0.05)
-    x, t = torch.randn(2, 1, 28, 28), torch.full((2,), 0.5)
+    x, t = torch.randn(2, *model.config.model_shape), torch.full((2,), 0.5)
     a = model(x, t, _cond(model, 2, "a photo of a sneaker"))
     b = model(x, t, _cond(model, 2, "a bag"))
     assert (a - b).abs().max() > 1e-4
@@ -74,7 +74,7 @@ def test_unet_cross_attention_uses_text():
         for p in model.parameters():
             if p.abs().sum() == 0 and p.ndim > 0:
                 p.normal_(0, 0.05)
-    x, t = torch.randn(2, 1, 28, 28), torch.full((2,), 0.5)
+    x, t = torch.randn(2, *model.config.model_shape), torch.full((2,), 0.5)
     assert (model(x, t, _cond(model, 2, "a shoe")) - model(x, t, _cond(model, 2, "a dress"))).abs().max() > 1e-4
 
 

@@ -15,9 +15,10 @@ MB = 1024 * 1024
 def test_every_preset_is_bundled_and_small():
     assert bundled_names() == list(PRESET_NAMES)
     sizes = {n: sum(f.stat().st_size for f in (BUNDLED_DIR / n).iterdir()) for n in PRESET_NAMES}
-    assert max(sizes.values()) <= 10 * MB, sizes
+    assert max(sizes.values()) <= 12 * MB, sizes  # a latent checkpoint carries its 1.9 MB autoencoder
     judge = sum(f.stat().st_size for f in JUDGE_DIR.iterdir())
-    assert sum(sizes.values()) + judge <= 50 * MB
+    autoencoder = sum(f.stat().st_size for f in (BUNDLED_DIR / "autoencoder").iterdir())
+    assert sum(sizes.values()) + judge + autoencoder <= 60 * MB
 
 
 @pytest.mark.parametrize("name", PRESET_NAMES)

@@ -43,7 +43,7 @@ def test_the_meta_estimate_matches_the_same_count_on_a_real_cpu_forward():
         _, _, meta = _meta_inputs(g.model.config)
         cond = Conditioning(*(None if v is None else torch.ones(v.shape, dtype=v.dtype)
                               for v in (meta.labels, meta.ids, meta.mask)))
-        x = torch.randn(1, *g.image_shape)
+        x = torch.randn(1, *g.noise_shape)  # what the network sees: pixels or latents
         with torch.no_grad(), PeakBytes() as tracker:
             g.model(x, torch.rand(1), cond)
         assert abs(tracker.peak - act) <= 64 and 0 < act < 2**20, (name, act, tracker.peak)
@@ -51,12 +51,13 @@ def test_the_meta_estimate_matches_the_same_count_on_a_real_cpu_forward():
 
 def _dit_config(image_size: int) -> ModelConfig:
     config = load_generator("dit").model.config.to_dict()
-    config["image_size"] = image_size
+    config["image_size"] = config["autoencoder"]["image_size"] = image_size  # the latent DiT: latents of side / 2
     return ModelConfig.from_dict(config)
 
 
 def test_attention_memory_grows_with_the_square_of_the_tokens():
-    """DiT at patch 4: 28 px has 49 tokens, 112 px 784; the (L, L) scores of 4 heads dominate at 112 px."""
+    """The latent DiT (patch 2 on side / 2 latents): 56 px has 196 tokens, 112 px 784; the (L, L) scores of 4
+    heads dominate at 112 px."""
     small, large = footprint(_dit_config(56))[1], footprint(_dit_config(112))[1]
     scores = 4 * 784 * 784 * 4  # heads * L * L * float32
     assert large >= scores and large / small > 8

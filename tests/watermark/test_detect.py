@@ -25,51 +25,60 @@ def sd3():
     return load_generator("sd3", device="cpu")
 
 
+def key_of(sd3, seed: int, name: str = ""):
+    """A rand key on the latent's channel 2 (of 3x14x14), radius 3: the 6 px radius these tests used on the old
+    28 px pixel models, scaled to the latent."""
+    return make_key(sd3.noise_shape, "rand", 3, (2,), seed=seed, name=name)
+
+
 def test_invert_recovers_the_noise_with_a_bundled_model(sd3):
-    """invert(sample(z)) on sd3's own 10-step grid, null condition: the key region (radius 4) of the
-    recovered noise approaches z's with fixed-point iterations (rms measured 1.41 with none, 1.15 with
-    2, 0.63 with 20; unrelated noise: 1.41). It stays well above 0 because sd3 clips each x0 estimate
-    to [-1, 1] and Fashion-MNIST backgrounds sit at the clip: the map from noise to image is not
-    one-to-one there, so no inversion can return all of z."""
+    """invert(sample(z)) on the latent sd3's own 10-step grid, null condition: in the key region the recovered
+    noise is closer to z than unrelated noise is (rms measured 0.85 against 1.40). Fixed-point iterations do not
+    help here (0.99 with 2, 1.03 with 20): what remains is the autoencoder's round trip, encode(decode(z)) != z,
+    which no ODE solver undoes."""
     n = 16
     z = initial_noise(sd3, n, seed=0)
     x = sd3.sample(n, noise=z, steps=STEPS, sampler="euler", guidance=1.0)
-    mask = make_key((1, 28, 28), "rand", 4, seed=0).mask
+    mask = key_of(sd3, 0).mask
 
-    def key_region_rms(fp):
-        r = sd3.invert(x, steps=STEPS, fixed_point=fp)
+    def key_region_rms(r):
         return (spectrum(r - z)[..., mask]).abs().pow(2).mean().sqrt().item()
 
-    plain, exact = key_region_rms(0), key_region_rms(20)
-    assert exact < 0.7 and plain > 1.2
+    plain = key_region_rms(sd3.invert(x, steps=STEPS))
+    unrelated = key_region_rms(initial_noise(sd3, n, seed=1))
+    assert plain < 0.95 and unrelated > 1.25
 
 
 @pytest.mark.parametrize("test", ["cosine", "ncx2"])
 def test_detection_separates_marked_from_unmarked(sd3, test):
-    """Tiny config (10 sampling, 20 inversion steps): measured AUC 0.993 (cosine) and 1.0 (ncx2),
-    p-value rule TPR 0.92 / 0.83 at FPR 0 on 12 + 12 images."""
-    key = make_key((1, 28, 28), "rand", 6, seed=1)
+    """Tiny config (10 sampling, 20 inversion steps) on the latent sd3: measured AUC 1.0 (cosine) and 0.98 (ncx2),
+    p-value rule TPR 0.42 / 0.42 at FPR 0 on 12 + 12 images (the pixel sd3 gave 0.92 / 0.83: the latent round
+    trip costs the key energy; issue 19 re-measures the watermark on the latent presets)."""
+    key = key_of(sd3, 1)
     settings = EmbedSettings(steps=STEPS, seed=3)
     marked = generate(sd3, key, 12, settings)
     unmarked = generate(sd3, None, 12, settings)
     det = DetectSettings(steps=DET.steps, fixed_point=DET.fixed_point, test=test)
     pos, neg = detect_images(sd3, marked, [key], det), detect_images(sd3, unmarked, [key], det)
     m = detection_metrics(neg["score"], pos["score"], neg["p_value"], pos["p_value"], 0.01)
-    assert m["auc"] >= 0.98 and m["tpr_at_alpha"] >= 0.75 and m["fpr_at_alpha"] == 0.0
+    assert m["auc"] >= 0.95 and m["tpr_at_alpha"] >= 0.3 and m["fpr_at_alpha"] == 0.0
     assert set(pos.columns) >= {"key", "score", "distance", "p_value", "p_adjusted", "detected", "detect_s_per_image"}
 
 
 def test_identification_picks_the_key_that_marked_the_image(sd3):
-    keys = [make_key((1, 28, 28), "rand", 6, seed=s, name=f"k{s}") for s in (1, 2, 3)]
-    det = DET
+    """Three keys, four images marked with each: the best-scoring key is the one that marked the image for 11
+    of the 12 (measured), and p_adjusted is Bonferroni over the keys."""
+    keys = [key_of(sd3, s, f"k{s}") for s in (1, 2, 3)]
+    right = 0
     for k in keys:
-        rows = detect_images(sd3, generate(sd3, k, 4, EmbedSettings(steps=STEPS, seed=9)), keys, det)
-        assert (rows["key"] == k.label).all() and rows["detected"].sum() >= 3
+        rows = detect_images(sd3, generate(sd3, k, 4, EmbedSettings(steps=STEPS, seed=9)), keys, DET)
+        right += int((rows["key"] == k.label).sum())
         assert np.allclose(rows["p_adjusted"], np.minimum(1, 3 * rows["p_value"]))
+    assert right >= 10
 
 
 def test_files_that_do_not_fit_get_an_error_row(sd3, tmp_path):
-    key = make_key((1, 28, 28), "rand", 6, seed=1)
+    key = key_of(sd3, 1)
     img = generate(sd3, key, 2, EmbedSettings(steps=STEPS))
     for i, a in enumerate((img[:, 0] * 255).round().byte().numpy()):
         Image.fromarray(a).save(tmp_path / f"ok{i}.png")
