@@ -82,9 +82,16 @@ def main(argv: list[str] | None = None) -> None:
                 grid.append(marked[:10])
                 rows.append({"generator": name, "space": g.info.space, "pattern": pattern, "key_seed": k,
                              "radius": radius, "channel": ",".join(map(str, channels)), "n": args.n,
-                             "fid_unmarked": base, "fid_unmarked_lo": lo, "fid_unmarked_hi": hi, "fid_marked": fm,
-                             "fid_difference": fm - base, "within_interval": lo <= fm <= hi})
+                             "fid_unmarked": base, "fid_unmarked_lo": float(lo), "fid_unmarked_hi": float(hi),
+                             "fid_marked": fm,
+                             "fid_difference": fm - base, "within_interval": bool(lo <= fm <= hi)})
                 print(rows[-1], flush=True)
+        write_results(rows, grid, args, out)  # after each generator, so an interrupted run keeps what it measured
+
+
+def write_results(rows: list[dict], grid: list[torch.Tensor], args, out: Path) -> None:
+    """quality_cost.{csv,md,json} (per key, and the summary over keys in the Markdown), quality_cost_summary.*,
+    grid.png."""
     table = pd.DataFrame(rows)
     summary = (table.groupby(["generator", "space", "pattern"], sort=False)
                .agg(keys=("key_seed", "count"), fid_unmarked=("fid_unmarked", "first"),
