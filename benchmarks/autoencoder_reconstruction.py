@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     with torch.no_grad():
-        latents = torch.cat([ae.encode(real[i : i + 500]) for i in range(0, len(real), 500)])
+        latents = ae.encode_batched(real, batch_size=500)
         t_enc = time.perf_counter() - t0
         t0 = time.perf_counter()
         rec = torch.cat([ae.decode(latents[i : i + 500]) for i in range(0, len(latents), 500)])

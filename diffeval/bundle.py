@@ -64,21 +64,9 @@ def fashion_training_data(data_dir: str | Path | None = None, skew: dict | None 
     model trains on (the posterior mean, scaled; encoded once, in float32)."""
     images, labels = load_fashion_mnist("train", data_dir)
     if autoencoder is not None:
-        images = encode_images(autoencoder, images)
+        images = autoencoder.encode_batched(images)
     return TrainingData(images=images, labels=labels, captions=captions_per_class(skew=skew),
                         model_space=autoencoder is not None)
-
-
-@torch.no_grad()
-def encode_images(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """uint8 or [0, 1] images (N, C, H, W) -> model-space latents (N, *latent_shape) float32 on CPU."""
-    device = next(autoencoder.parameters()).device
-    out = []
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start : start + batch_size]
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        out.append(autoencoder.encode(x.to(device)).cpu())
-    return torch.cat(out)
 
 
 def train_bundled_autoencoder(out_dir: str | Path | None = None, steps: int | None = None, device: str = "auto",

@@ -170,6 +170,18 @@ class Autoencoder(nn.Module):
         return (z - self.config.shift_factor) * self.config.scaling_factor
 
     @torch.no_grad()
+    def encode_batched(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """``encode`` in batches for a whole data set: uint8 or [0, 1] images (N, C, H, W) -> model-space latents
+        (N, *latent_shape) float32 on CPU (the posterior mean, scaled)."""
+        device = next(self.parameters()).device
+        out = []
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size]
+            x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+            out.append(self.encode(x.to(device)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, *self.latent_shape)
+
+    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Model-space latents (N, *latent_shape) -> images (N, C, H, W) in [0, 1] (clamped)."""
         z = latents.to(self._dtype) / self.config.scaling_factor + self.config.shift_factor

@@ -55,13 +55,12 @@ class Preset:
 def latent_autoencoder() -> dict[str, Any]:
     """The autoencoder config of the latent presets: the bundled autoencoder's (with its measured scale and
     shift) when it is installed, else the architecture's defaults (scale 1), which training replaces."""
-    from .autoencoder import AUTOENCODER_DIR, AutoencoderConfig
+    from diffeval.io import read_model_config
 
-    path = AUTOENCODER_DIR / "config.json"
-    if path.is_file():
-        import json
+    from .autoencoder import AUTOENCODER_DIR, FORMAT, VERSION, AutoencoderConfig
 
-        return dict(json.loads(path.read_text())["autoencoder"])
+    if (AUTOENCODER_DIR / "config.json").is_file():
+        return dict(read_model_config(AUTOENCODER_DIR, FORMAT, (VERSION,), "autoencoder")["autoencoder"])
     return AutoencoderConfig().to_dict()
 
 

@@ -88,6 +88,9 @@ def test_autoencoder_save_load_roundtrip_and_missing_dir(tmp_path):
     assert back.config == ae.config and not any(p.requires_grad for p in back.parameters())
     x = torch.rand(2, 1, 28, 28)
     assert torch.equal(back.encode(x), ae.encode(x))
+    u8 = (x * 255).round().to(torch.uint8)
+    # float32 convolutions differ by ~1e-6 between batch sizes
+    assert torch.allclose(back.encode_batched(u8, batch_size=1), back.encode(u8.float() / 255), atol=1e-5)
     with pytest.raises(ModelDirError, match="config.json is missing"):
         load_autoencoder(tmp_path / "nothing")
     cfg = json.loads((tmp_path / "ae" / "config.json").read_text())
