@@ -48,12 +48,13 @@ def watermark() -> None:
               help="Bundled name, checkpoint dir or diffusers pipeline dir (fixes the noise/latent shape).")
 @click.option("--pattern", type=PATTERN_CHOICE, default="rand", show_default=True)
 @click.option("--radius", type=float, default=None,
-              help="Key disc radius in frequency units (default: 4 for the bundled models; for pipelines the paper's "
-                   "10 at 64x64 latents, scaled to the latent's side).")
+              help="Key disc radius in frequency units (default: 4 for the pixel ddpm; for latent models, bundled or "
+                   "pipelines, the paper's 10 at 64x64 latents scaled to the latent's side: 2.19 on 14x14).")
 @click.option("--inner-radius", type=float, default=0.0, show_default=True,
               help="Leave |f| < this to the noise (an annulus key).")
 @click.option("--channel", "channels", type=int, multiple=True,
-              help="Keyed channel(s) (repeat; default: 0 for the bundled models, the paper's 3 for pipelines).")
+              help="Keyed channel(s) (repeat; default: 0 for the pixel ddpm; for latent models the paper's 3, or the "
+                   "last channel where there are fewer).")
 @click.option("--seed", type=int, default=None,
               help="Secret seed (default: drawn from the OS; recorded in the key file).")
 @click.option("--count", type=int, default=1, show_default=True,
@@ -114,12 +115,12 @@ def detect(**options) -> None:
 @click.option("--pattern", "patterns", type=PATTERN_CHOICE, multiple=True, default=("rings", "rand"),
               show_default=True)
 @click.option("--radius", type=float, default=None,
-              help="Key radius (default: 4 for the bundled models; for pipelines the paper's 10/64 of the latent "
-                   "side).")
+              help="Key radius (default: 4 for the pixel ddpm; for latent models the paper's 10/64 of the latent "
+                   "side: 2.19 on 14x14).")
 @click.option("--inner-radius", type=float, default=0.0, show_default=True,
               help="Annulus keys: leave |f| < this to the noise.")
 @click.option("--channel", "channels", type=int, multiple=True,
-              help="Keyed channel(s) (repeat; default: 0 for the bundled models, 3 for pipelines).")
+              help="Keyed channel(s) (repeat; default: 0 for the pixel ddpm; 3 for latent models, or the last).")
 @click.option("--layout", type=click.Choice(["centred", "paper"]), default="centred", show_default=True,
               help="Key layout (paper: Wen et al.'s; use with --test paper).")
 @click.option("--n", type=int, default=100, show_default=True, help="Marked images per generator and pattern.")
