@@ -16,6 +16,7 @@ from diffeval.generators import Generator
 from diffeval.images import from_uint8, read_image
 
 from .keys import WatermarkKey
+from .null import NULL_METHODS, NoiseNull, calibrated_test
 from .statistics import key_distance, key_test
 
 DETECT_COLUMNS = ["image", "key", "score", "distance", "p_value", "p_adjusted", "detected", "error"]
@@ -28,7 +29,8 @@ class DetectSettings:
     steps: inversion steps on the uniform grid (null condition, guidance 1); fixed_point: iterations
     that solve each inversion step exactly (``Generator.invert``); alpha: the false-positive rate of
     the decision; test: "cosine" (matched filter, the default) or "ncx2" (the paper's distance test),
-    sigma: the ncx2 test's noise scale (see ``statistics.key_pvalue``).
+    sigma: the ncx2 test's noise scale (see ``statistics.key_pvalue``); null_method: the p-value when a
+    calibrated null is given ("empirical" or "gaussian", see ``null.calibrated_test``).
     """
 
     steps: int = 50
@@ -38,8 +40,11 @@ class DetectSettings:
     sigma: str = "unit"
     test: str = "cosine"
     batch_size: int = 250
+    null_method: str = "empirical"
 
     def __post_init__(self) -> None:
+        if self.null_method not in NULL_METHODS:
+            raise ValueError(f"null_method must be one of {', '.join(NULL_METHODS)}, got {self.null_method!r}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
         if self.steps < 1 or self.fixed_point < 0:
@@ -56,16 +61,22 @@ def recover_noise(
     )
 
 
-def score_noise(noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: DetectSettings) -> pd.DataFrame:
+def score_noise(
+    noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: DetectSettings, null: NoiseNull | None = None
+) -> pd.DataFrame:
     """Score recovered noise against every key. One row per image with the best key (smallest p-value,
     ties by score): score (the test's statistic, large = marked: the cosine, or minus the distance
-    for ncx2), distance (the paper's mean |F - K| in the key region), p_value for that key, p_adjusted =
+    for ncx2; with a calibrated ``null``, the whitened cosine), distance (the paper's mean |F - K| in the
+    key region), p_value for that key, p_adjusted =
     min(1, K * p) (Bonferroni over the K keys, so the decision's false-positive rate stays <= alpha),
     detected = p_adjusted < alpha."""
     if not keys:
         raise ValueError("give at least one key")
     dist = torch.stack([key_distance(noise, k) for k in keys], dim=1).numpy()
-    tested = [key_test(noise, k, settings.sigma, settings.test) for k in keys]
+    if null is not None and settings.test != "cosine":
+        raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
+    tested = [key_test(noise, k, settings.sigma, settings.test) if null is None
+              else calibrated_test(noise, k, null, settings.null_method) for k in keys]
     score = torch.stack([t[0] for t in tested], dim=1).numpy()
     pval = torch.stack([t[1] for t in tested], dim=1).numpy()
     best = np.lexsort((-score.T, pval.T), axis=0)[0] if len(keys) > 1 else np.zeros(len(noise), dtype=int)
@@ -82,20 +93,43 @@ def score_noise(noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: Det
     })
 
 
+def check_null(null: NoiseNull, generator: Generator, settings: DetectSettings, keys: Sequence[WatermarkKey]) -> None:
+    """Raise ValueError unless ``null`` was calibrated on ``generator`` with ``settings``' inversion and fits every
+    key's geometry: a null of another model or inversion describes other noise."""
+    if settings.test != "cosine":
+        raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
+    fp = generator.fingerprint()
+    if null.generator and null.generator != fp:
+        raise ValueError(f"the null was calibrated on another generator (fingerprint {null.generator}, this one "
+                         f"{fp}): calibrate one for this generator")
+    want = {"inv_steps": settings.steps, "fixed_point": settings.fixed_point, "inv_sampler": settings.sampler}
+    had = null.settings
+    differ = [f"{k} {had[k]} (now {v})" for k, v in want.items() if k in had and had[k] != v]
+    if differ:
+        raise ValueError(f"the null was calibrated with other inversion settings: {', '.join(differ)}; detect with "
+                         "those or calibrate again")
+    for k in keys:
+        null.check(k)
+
+
 def detect_images(
     generator: Generator,
     images: torch.Tensor,
     keys: Sequence[WatermarkKey],
     settings: DetectSettings | None = None,
     progress: bool = False,
+    null: NoiseNull | None = None,
 ) -> pd.DataFrame:
-    """Images (N, C, H, W) in [0, 1] -> DataFrame (score_noise's columns plus detect_s_per_image)."""
+    """Images (N, C, H, W) in [0, 1] -> DataFrame (score_noise's columns plus detect_s_per_image); with ``null``,
+    the calibrated test (``check_null`` first)."""
     settings = settings or DetectSettings()
     for k in keys:
         k.check_shape(generator.noise_shape)
+    if null is not None:
+        check_null(null, generator, settings, keys)
     t0 = time.perf_counter()
     noise = recover_noise(generator, images, settings, progress)
-    out = score_noise(noise, keys, settings)
+    out = score_noise(noise, keys, settings, null)
     out["detect_s_per_image"] = (time.perf_counter() - t0) / max(1, len(images))
     return out
 
@@ -123,13 +157,17 @@ def detect_files(
     keys: Sequence[WatermarkKey],
     settings: DetectSettings | None = None,
     progress: bool = False,
+    null: NoiseNull | None = None,
 ) -> pd.DataFrame:
     """One row per file (columns DETECT_COLUMNS): files that cannot be read or do not fit the
-    generator get their reason in ``error`` and NaN scores; the others are scored together."""
+    generator get their reason in ``error`` and NaN scores; the others are scored together (with ``null``:
+    the calibrated test)."""
     settings = settings or DetectSettings()
     shape = generator.image_shape
     for k in keys:
         k.check_shape(generator.noise_shape)
+    if null is not None:
+        check_null(null, generator, settings, keys)
     good, errors = [], {}
     tensors = []
     for i, p in enumerate(paths):
@@ -154,7 +192,7 @@ def detect_files(
     for i, err in errors.items():
         rows.loc[i, "error"] = err
     if tensors:
-        scored = detect_images(generator, torch.stack(tensors), keys, settings, progress)
+        scored = detect_images(generator, torch.stack(tensors), keys, settings, progress, null)
         for col in ("key", "score", "distance", "p_value", "p_adjusted", "detected"):
             rows.loc[good, col] = scored[col].to_numpy()
     rows["detected"] = rows["detected"].astype(bool)

@@ -114,6 +114,7 @@ class DetectJob:
     key_paths: tuple[str, ...]
     detect: DetectSettings = field(default_factory=DetectSettings)
     out_path: str | None = None
+    null_path: str | None = None
     trust_pickle: bool = False
 
 
@@ -136,23 +137,82 @@ def run_detect(job: DetectJob) -> str:
     from diffeval.generators import load_generator
     from diffeval.io import write_table
 
-    from .detect import detect_files
+    from .detect import check_null, detect_files
     from .keys import load_key
+    from .null import load_null
 
     files = image_files_of(job.images)
     if job.out_path:
         ensure_writable(Path(job.out_path).parent)  # before the inversion work, not after it
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     keys = [load_key(k) for k in job.key_paths]
-    table = detect_files(g, files, keys, job.detect, progress=True)
+    null = load_null(job.null_path) if job.null_path else None
+    if null is not None:
+        check_null(null, g, job.detect, keys)  # before reading and inverting the images
+    table = detect_files(g, files, keys, job.detect, progress=True, null=null)
     if job.out_path:
         out = Path(job.out_path)
         write_table(table, out.parent, out.stem, {"generator": job.generator, "keys": list(job.key_paths),
-                                                  **asdict(job.detect)})
+                                                  "null": job.null_path, **asdict(job.detect)})
     bad = int((table["error"] != "").sum())
     return (table.to_string(index=False) + f"\n{int(table['detected'].sum())} of {len(table) - bad} readable images "
             f"carry a key at alpha={job.detect.alpha:g}"
             + (f"; {bad} could not be checked (see the error column)" if bad else ""))
+
+
+@dataclass(frozen=True)
+class CalibrateJob:
+    """``diffeval watermark calibrate``: the null of a key geometry for ``generator`` from ``n`` unmarked images
+    (drawn from ``seed``, which must not be an evaluation seed), inverted with ``detect``'s settings. The geometry
+    comes from ``key_path`` when given (its values do not matter), else from radius / inner_radius / channels
+    (``keys.default_geometry`` where not given)."""
+
+    generator: str
+    out_path: str
+    key_path: str | None = None
+    radius: float | None = None
+    inner_radius: float = 0.0
+    channels: tuple[int, ...] = ()
+    n: int = 1000
+    seed: int = 7_919
+    steps: int | None = None
+    guidance: float | None = None
+    detect: DetectSettings = field(default_factory=DetectSettings)
+    trust_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        require_ints({"n": (self.n, 2)})
+        require_seeds(seed=self.seed)
+
+
+def run_calibrate(job: CalibrateJob) -> str:
+    """Write the null file; returns a summary line with the coordinates' largest deviations from white noise."""
+    from diffeval.generators import load_generator
+
+    from .calibrate import calibrate_null
+    from .embed import EmbedSettings
+    from .keys import key_geometry, load_key, make_key
+    from .null import save_null
+
+    ensure_writable(Path(job.out_path).parent)
+    g = load_generator(job.generator, trust_pickle=job.trust_pickle)
+    if job.key_path:
+        key = load_key(job.key_path)
+        key.check_shape(g.noise_shape)
+    else:
+        radius, channels = key_geometry(g, job.radius, job.channels)
+        key = make_key(g.noise_shape, "rings", radius, channels, seed=0, inner_radius=job.inner_radius)
+    dim = int(key.mask.sum()) * len(key.channels)
+    if job.n < dim + 2:  # before the generation and inversion work
+        raise ValueError(f"the key region has {dim} coordinates: calibrate with --n >= {dim + 2} (1,000 or more "
+                         "for a p-value rule at alpha = 0.01)")
+    embed = EmbedSettings(steps=job.steps, guidance=job.guidance, seed=job.seed)
+    null = calibrate_null(g, key, job.n, embed, job.detect, progress=True)
+    path = save_null(null, job.out_path)
+    sd = null.coords.std(0)
+    return (f"{path}: null of {null.dim} coordinates (radius {key.radius:g}, channels {list(key.channels)}) from "
+            f"{null.n} unmarked images of {job.generator}; |mean| <= {float(null.mean.abs().max()):.3f}, "
+            f"std {float(sd.min()):.3f}-{float(sd.max()):.3f} (white noise: 0 and 1)")
 
 
 def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | None, seed: int,

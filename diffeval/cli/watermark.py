@@ -1,4 +1,4 @@
-"""CLI group ``diffeval watermark``: keygen, embed, detect, robustness (Tree-Ring)."""
+"""CLI group ``diffeval watermark``: keygen, embed, calibrate, detect, robustness (Tree-Ring)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def _with_detect_settings(options: dict) -> dict:
     from diffeval.watermark.detect import DetectSettings
 
     d = {k: options.pop(k) for k in DETECT_OPTIONS}
+    extra = {"null_method": options.pop("null_method")} if "null_method" in options else {}
     return {**options, "detect": DetectSettings(steps=d["inv_steps"], fixed_point=d["fixed_point"],
-                                                alpha=d["alpha"], sigma=d["sigma"], test=d["test"])}
+                                                alpha=d["alpha"], sigma=d["sigma"], test=d["test"], **extra)}
 
 
 @click.group()
@@ -94,11 +95,46 @@ def embed(**options) -> None:
 
 
 @watermark.command()
+@click.option("--generator", "-g", "generator", required=True)
+@click.option("--key", "key_path", default=None, type=click.Path(dir_okay=False),
+              help="Take the key geometry (shape, channels, disc) from this key file; its values do not matter.")
+@click.option("--radius", type=float, default=None,
+              help="Without --key: the disc radius (default: the generator's default geometry).")
+@click.option("--inner-radius", type=float, default=0.0, show_default=True)
+@click.option("--channel", "channels", type=int, multiple=True, help="Without --key: keyed channel(s).")
+@click.option("--n", type=int, default=1000, show_default=True, help="Unmarked calibration images.")
+@click.option("--seed", type=int, default=7_919, show_default=True,
+              help="Embed seed of the calibration images (not one you evaluate with).")
+@click.option("--steps", type=int, default=None, help="Sampling steps (default: the generator's).")
+@click.option("--guidance", type=float, default=None, help="Guidance scale (default: the generator's).")
+@click.option("--inv-steps", type=int, default=50, show_default=True,
+              help="Inversion steps (detect with the same).")
+@click.option("--fixed-point", type=int, default=2, show_default=True,
+              help="Fixed-point iterations per inversion step (detect with the same).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Null file (.safetensors).")
+@trust_pickle
+def calibrate(inv_steps: int, fixed_point: int, **options) -> None:
+    """Calibrate the detection null of a generator: invert N unmarked images and keep the key region's coordinates,
+    so that `detect --null` has the false-positive rate it states for every key of that geometry."""
+    from diffeval.watermark.detect import DetectSettings
+    from diffeval.watermark.jobs import CalibrateJob, run_calibrate
+
+    detect = DetectSettings(steps=inv_steps, fixed_point=fixed_point)
+    click.echo(run_calibrate(CalibrateJob(**options, detect=detect)))
+
+
+@watermark.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--generator", "-g", "generator", required=True, help="The generator the images are checked against.")
 @click.option("--key", "key_paths", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Key file(s) (repeat to identify which key marked an image).")
 @_detect_options
+@click.option("--null", "null_path", default=None, type=click.Path(dir_okay=False),
+              help="Calibrated null of this generator and key geometry (`watermark calibrate`): the p-value holds "
+                   "for every key, not only on average.")
+@click.option("--null-method", type=click.Choice(["empirical", "gaussian"]), default="empirical", show_default=True,
+              help="With --null: the rank among the calibration images (valid for every key; p >= 1/(n+1)) or the "
+                   "Beta tail of the whitened cosine (any alpha; assumes a Gaussian null).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="CSV of the rows (also .md and .json beside it).")
 @trust_pickle
