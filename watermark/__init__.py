@@ -4,6 +4,9 @@
 - ``statistics``: injection, the L1 key distance and p-values (non-central chi-square with the exact
   degrees of freedom, or the scale-free cosine test).
 - ``embed`` / ``detect``: generate marked images; invert images to noise and score them per key.
+- ``null`` / ``calibrate``: the null of recovered noise from unmarked images (whitened cosine, conformal or Beta
+  p-value) that holds for every key of one geometry.
+- ``gaussian_shading``: Gaussian Shading (Yang et al. 2024), the distribution-preserving scheme.
 - ``attacks``: rotation, JPEG, crop, blur, noise, jitter, erasing, regeneration, combinations; presets.
 - ``robustness`` / ``report``: the evaluation behind ``diffeval watermark robustness``.
 """

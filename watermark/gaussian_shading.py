@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save
 from scipy import stats
 
 from diffeval.io import atomic_write_bytes
+
+from .keys import read_tagged_file
 
 GS_FORMAT = "diffeval-gaussian-shading-key"
 GS_FILE_MODE = 0o600  # the secret forges and removes marks: readable by its owner only
@@ -207,16 +208,7 @@ def save_shading_key(key: ShadingKey, path: str | Path) -> Path:
 def load_shading_key(path: str | Path) -> ShadingKey:
     """Read a file written by ``save_shading_key``; a clear ValueError for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"key file {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for foreign files
-        raise ValueError(f"{path} is not a diffeval Gaussian Shading key file ({exc})") from None
-    if meta.get("format") != GS_FORMAT or "message" not in tensors:
-        raise ValueError(f"{path} is not a diffeval Gaussian Shading key file")
+    meta, tensors = read_tagged_file(path, GS_FORMAT, ("message",), "a diffeval Gaussian Shading key file", "key file")
     try:
         return ShadingKey(tuple(json.loads(meta["shape"])), bytes.fromhex(meta["secret"]),
                           tensors["message"].to(torch.uint8), int(meta["channel_factor"]), int(meta["spatial_factor"]),

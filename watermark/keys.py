@@ -210,19 +210,28 @@ def save_key(key: WatermarkKey, path: str | Path) -> Path:
     return atomic_write_bytes(path, save(tensors, metadata=meta), mode=KEY_FILE_MODE)
 
 
-def load_key(path: str | Path) -> WatermarkKey:
-    """Read a key file written by ``save_key``; a clear ValueError for anything else."""
-    path = Path(path)
+def read_tagged_file(path: Path, fmt: str, names: tuple[str, ...], what: str, kind: str,
+                     hint: str = "") -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header metadata, tensors) of a safetensors file whose header says ``format: fmt`` and which holds the
+    tensors ``names``: FileNotFoundError when missing (``hint`` appended), ValueError "PATH is not WHAT" otherwise."""
     if not path.is_file():
-        raise FileNotFoundError(f"key file {path} does not exist")
+        raise FileNotFoundError(f"{kind} {path} does not exist{hint}")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for foreign files
-        raise ValueError(f"{path} is not a diffeval watermark key file ({exc})") from None
-    if meta.get("format") != KEY_FORMAT or not {"values_real", "values_imag", "mask"} <= set(tensors):
-        raise ValueError(f"{path} is not a diffeval watermark key file")
+        raise ValueError(f"{path} is not {what} ({exc})") from None
+    if meta.get("format") != fmt or not set(names) <= set(tensors):
+        raise ValueError(f"{path} is not {what}")
+    return meta, tensors
+
+
+def load_key(path: str | Path) -> WatermarkKey:
+    """Read a key file written by ``save_key``; a clear ValueError for anything else."""
+    path = Path(path)
+    meta, tensors = read_tagged_file(path, KEY_FORMAT, ("values_real", "values_imag", "mask"),
+                                     "a diffeval watermark key file", "key file")
     values = torch.complex(tensors["values_real"].double(), tensors["values_imag"].double())
     return WatermarkKey(
         pattern=meta["pattern"],

@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save
 from scipy import stats
 
 from diffeval.io import atomic_write_bytes
 
 from .fourier import coordinates, spectrum
-from .keys import WatermarkKey
+from .keys import WatermarkKey, read_tagged_file
 
 NULL_FORMAT = "diffeval-watermark-null"
 NULL_METHODS = ("gaussian", "empirical")
@@ -145,16 +144,8 @@ def save_null(null: NoiseNull, path: str | Path) -> Path:
 def load_null(path: str | Path) -> NoiseNull:
     """Read a file written by ``save_null``; a clear ValueError for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"null file {path} does not exist (make one with `diffeval watermark calibrate`)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for foreign files
-        raise ValueError(f"{path} is not a diffeval watermark null file ({exc})") from None
-    if meta.get("format") != NULL_FORMAT or "coords" not in tensors:
-        raise ValueError(f"{path} is not a diffeval watermark null file")
+    meta, tensors = read_tagged_file(path, NULL_FORMAT, ("coords",), "a diffeval watermark null file", "null file",
+                                     " (make one with `diffeval watermark calibrate`)")
     try:
         geometry, settings = json.loads(meta["geometry"]), json.loads(meta.get("settings", "{}"))
     except (KeyError, json.JSONDecodeError) as exc:
