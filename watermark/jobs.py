@@ -10,6 +10,7 @@ from pathlib import Path
 from diffeval.checks import require_ints, require_seeds
 from diffeval.io import atomic_write_text, ensure_writable
 
+from .calibrate import CALIBRATION_SEED
 from .detect import DetectSettings
 
 
@@ -137,7 +138,7 @@ def run_detect(job: DetectJob) -> str:
     from diffeval.generators import load_generator
     from diffeval.io import write_table
 
-    from .detect import check_null, detect_files
+    from .detect import detect_files
     from .keys import load_key
     from .null import load_null
 
@@ -146,9 +147,7 @@ def run_detect(job: DetectJob) -> str:
         ensure_writable(Path(job.out_path).parent)  # before the inversion work, not after it
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     keys = [load_key(k) for k in job.key_paths]
-    null = load_null(job.null_path) if job.null_path else None
-    if null is not None:
-        check_null(null, g, job.detect, keys)  # before reading and inverting the images
+    null = load_null(job.null_path) if job.null_path else None  # detect_files checks it before reading images
     table = detect_files(g, files, keys, job.detect, progress=True, null=null)
     if job.out_path:
         out = Path(job.out_path)
@@ -174,7 +173,7 @@ class CalibrateJob:
     inner_radius: float = 0.0
     channels: tuple[int, ...] = ()
     n: int = 1000
-    seed: int = 7_919
+    seed: int = CALIBRATION_SEED
     steps: int | None = None
     guidance: float | None = None
     detect: DetectSettings = field(default_factory=DetectSettings)
