@@ -5,14 +5,14 @@
 Reads the robustness.csv files written by (the default test is the cosine matched filter; the
 ``-ncx2`` folders repeat a run with the paper's distance score, ``--test ncx2``, on the same cached
 recovered noise):
-    diffeval watermark robustness -g sd3 -g sd2 --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-fpr
-    diffeval watermark robustness -g ddpm -g sd1 -g dit -g sd3-reflow --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-all-1000
-    diffeval watermark robustness -g sd3 --n 100 --attacks paper --baselines all --out benchmarks/results/watermark/paper-sd3
-    diffeval watermark robustness -g sd3 --n 100 --attacks paper-scaled --baselines all --out benchmarks/results/watermark/paper-scaled-sd3
-    diffeval watermark robustness -g sd2 --n 100 --attacks paper --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-sd2
-    diffeval watermark robustness -g sd2 --n 100 --attacks paper-scaled --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-scaled-sd2
-    diffeval watermark robustness -g sd3 --pattern rings --radius R --n 100 --attacks paper --out benchmarks/results/watermark/radius-R-sd3
-    diffeval watermark robustness -g sd3 --radius 5 --inner-radius 2 --n 100 --attacks paper --out benchmarks/results/watermark/annulus-2-5-sd3
+    diffeval watermark robustness --keys 1 -g sd3 -g sd2 --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-fpr
+    diffeval watermark robustness --keys 1 -g ddpm -g sd1 -g dit -g sd3-reflow --n 200 --n-unmarked 1000 --attacks clean --out benchmarks/results/watermark/clean-all-1000
+    diffeval watermark robustness --keys 1 -g sd3 --n 100 --attacks paper --baselines all --out benchmarks/results/watermark/paper-sd3
+    diffeval watermark robustness --keys 1 -g sd3 --n 100 --attacks paper-scaled --baselines all --out benchmarks/results/watermark/paper-scaled-sd3
+    diffeval watermark robustness --keys 1 -g sd2 --n 100 --attacks paper --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-sd2
+    diffeval watermark robustness --keys 1 -g sd2 --n 100 --attacks paper-scaled --baselines dwtDct,dwtDctSvd --out benchmarks/results/watermark/paper-scaled-sd2
+    diffeval watermark robustness --keys 1 -g sd3 --pattern rings --radius R --n 100 --attacks paper --out benchmarks/results/watermark/radius-R-sd3
+    diffeval watermark robustness --keys 1 -g sd3 --radius 5 --inner-radius 2 --n 100 --attacks paper --out benchmarks/results/watermark/annulus-2-5-sd3
     the same with --test ncx2 for clean-fpr, clean-all-1000, paper-sd3, paper-scaled-sd3 and paper-sd2, --out ...-ncx2
 """
 

@@ -29,7 +29,7 @@ LOCKED = {
                      "--cache", "{out}/c", "--out", "{out}"],
     "detect eval": ["detect", "eval", "--detector", "{out}", "--generators", "ddpm", "--n", "2", "--cache",
                     "{out}/c", "--out", "{out}"],
-    "watermark robustness": ["watermark", "robustness", "--n", "2", "--attacks", "clean", "--no-quality",
+    "watermark robustness": ["watermark", "robustness", "--keys", "1", "--n", "2", "--attacks", "clean", "--no-quality",
                              "--out", "{out}"],
 }
 

@@ -57,7 +57,7 @@ def _run(args):
 
 
 ROBUSTNESS = ["watermark", "robustness", "-g", "sd3-reflow", "--n", "3", "--pattern", "rings", "--attacks",
-              "clean,jpeg:50", "--no-quality", "--inv-steps", "2", "--fixed-point", "0", "--no-progress"]
+              "clean,jpeg:50", "--no-quality", "--inv-steps", "2", "--fixed-point", "0", "--no-progress", "--keys", "1"]
 
 
 @pytest.fixture(scope="module")

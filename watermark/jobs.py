@@ -233,13 +233,18 @@ def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | 
 
 def run_robustness_job(config, out_dir: str, progress: bool = True) -> str:
     """Run the evaluation, write its tables and plots into ``out_dir``; returns the main columns and paths."""
-    from .report import paper_average, write_robustness
+    from .report import over_keys, paper_average, write_robustness
     from .robustness import run_robustness
 
     ensure_writable(out_dir)
     table, scores, quality = run_robustness(config, out_dir, progress=progress)
     paths = write_robustness(table, scores, quality, out_dir, asdict(config))
-    text = [table[["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].to_string(index=False)]
+    if table["key"].nunique() > 1:
+        cols = ["generator", "pattern", "attack", "keys", "auc_median", "auc_p10", "auc_worst", "fpr_at_alpha_worst"]
+        text = [over_keys(table)[cols].to_string(index=False)]
+    else:
+        cols = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]
+        text = [table[cols].to_string(index=False)]
     avg = paper_average(table)
     if len(avg):
         text.append(avg.to_string(index=False))

@@ -12,16 +12,25 @@ from diffeval.plots import pyplot, save_figure
 
 MD_COLUMNS = ["generator", "pattern", "attack", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "accuracy",
               "fpr_at_alpha", "detect_s_per_image"]
+# the per-key figures summarised over keys, and which way is worse: "min" (higher is better) or "max"
+OVER_KEYS = {"auc": "min", "tpr_at_1pct_fpr": "min", "fpr_at_alpha": "max", "wrong_key_fpr": "max",
+             "identification": "min"}
 
 
 def write_robustness(table: pd.DataFrame, scores: pd.DataFrame, quality: pd.DataFrame, out: str | Path,
                      settings: dict) -> dict[str, Path]:
     """robustness.{csv,md,json}, scores.csv, quality.{csv,md,json} and the plots; returns the paths."""
     out = Path(out)
-    md = table[[c for c in MD_COLUMNS if c in table]].to_markdown(index=False, floatfmt=".4g")
+    keyed = "key" in table and table["key"].nunique() > 1
+    if keyed:
+        md = ("Over the keys (median, 10th percentile ranked from the worst key, worst key; per-key rows in "
+              "robustness.csv):\n\n" + over_keys(table).to_markdown(index=False, floatfmt=".4g"))
+    else:
+        md = table[[c for c in MD_COLUMNS if c in table]].to_markdown(index=False, floatfmt=".4g")
     summary = paper_average(table)
     if len(summary):
-        md += "\n\nMean over the attacks (clean excluded):\n\n" + summary.to_markdown(index=False, floatfmt=".4g")
+        md += ("\n\nMean over the attacks (clean excluded)" + (", per key, then over the keys" if keyed else "")
+               + ":\n\n" + summary.to_markdown(index=False, floatfmt=".4g"))
     if len(quality):
         md += "\n\nQuality cost (bundled judge features):\n\n" + quality.to_markdown(index=False, floatfmt=".4g")
     paths = write_table(table, out, "robustness", settings, markdown=md)
@@ -37,17 +46,49 @@ def write_robustness(table: pd.DataFrame, scores: pd.DataFrame, quality: pd.Data
     return paths
 
 
+def over_keys(table: pd.DataFrame, by: tuple[str, ...] = ("generator", "pattern", "attack"),
+              figures: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per ``by`` group of per-key rows: ``keys`` (how many) and, for each figure of OVER_KEYS present,
+    ``<figure>_median``, ``<figure>_p10`` (the 10th percentile of the keys ranked from the worst: for AUC, TPR and
+    identification the 10th percentile, for the false-positive rates the 90th; linear interpolation) and
+    ``<figure>_worst`` (the worst key's value). ``figures``: {column: "min" or "max", the worse direction}
+    (default OVER_KEYS)."""
+    figures = {f: w for f, w in (figures or OVER_KEYS).items() if f in table}
+    rows = []
+    for group, d in table.groupby(list(by), sort=False):
+        row = dict(zip(by, group if isinstance(group, tuple) else (group,)))
+        row["keys"] = len(d)
+        for f, worst in figures.items():
+            v = d[f].to_numpy(dtype=float)
+            if np.isnan(v).all():
+                row.update({f"{f}_median": np.nan, f"{f}_p10": np.nan, f"{f}_worst": np.nan})
+                continue
+            v = v[~np.isnan(v)]
+            row[f"{f}_median"] = float(np.median(v))
+            row[f"{f}_p10"] = float(np.percentile(v, 10 if worst == "min" else 90))
+            row[f"{f}_worst"] = float(v.min() if worst == "min" else v.max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def paper_average(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (generator, pattern): mean AUC and TPR@1%FPR over the attacked rows (clean excluded)."""
+    """Per (generator, pattern): mean AUC, TPR@1%FPR and FPR over the attacked rows (clean excluded) of each key;
+    with several keys, those means summarised over the keys (``over_keys``: ``mean_auc_median``, ...)."""
     attacked = table[table["kind"] != "none"]
     if attacked.empty:
         return pd.DataFrame()
-    agg = attacked.groupby(["generator", "pattern"], sort=False)[["auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].mean()
-    return agg.rename(columns=lambda c: f"mean_{c}").reset_index()
+    by = ["generator", "pattern", *(["key"] if "key" in attacked else [])]
+    agg = attacked.groupby(by, sort=False)[["auc", "tpr_at_1pct_fpr", "fpr_at_alpha"]].mean()
+    agg = agg.rename(columns=lambda c: f"mean_{c}").reset_index()
+    if "key" not in agg or agg["key"].nunique() == 1:
+        return agg.drop(columns=["key"], errors="ignore")
+    return over_keys(agg, by=("generator", "pattern"),
+                     figures={"mean_auc": "min", "mean_tpr_at_1pct_fpr": "min", "mean_fpr_at_alpha": "max"})
 
 
 def plot_roc(scores: pd.DataFrame, path: Path) -> Path | None:
-    """One panel per (generator, pattern), one ROC curve (log FPR) per attack."""
+    """One panel per (generator, pattern), one ROC curve (log FPR) per attack, pooled over the keys (each key's
+    marked images against the unmarked ones tested with that key)."""
     if scores.empty:
         return None
     plt = pyplot()

@@ -1,5 +1,13 @@
 """Robustness evaluation: marked and unmarked images, attacked, inverted, scored; one row per
-(generator, pattern, attack).
+(generator, pattern, key, attack).
+
+Every pattern is evaluated with ``keys`` independent keys (seeds ``key_seed`` .. ``key_seed + keys - 1``), each
+marking ``n`` images of its own: key k marks the images of seed indices k n .. (k + 1) n - 1, so with
+``n_unmarked >= keys * n`` every marked image has its unmarked twin (same initial noise before the key, same
+condition). The unmarked images are pooled: each key is tested on all of them. Per key and attack the row
+also gives the wrong-key false-positive rate (marked images of the pattern's other keys that pass this key's
+p-value rule) and the identification accuracy (the key's marked images whose highest-scoring key among the
+pattern's keys is their own). ``report.over_keys`` summarises the rows over keys (median, 10th percentile, worst).
 
 Every expensive result (generated images, recovered noise per attack) is cached under
 ``out/cache`` with a hash of everything it depends on, so an interrupted run resumes where it stopped
@@ -21,7 +29,7 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm.auto import tqdm
 
-from diffeval.checks import require_ints
+from diffeval.checks import require_ints, require_seeds
 from diffeval.generators import Generator, load_generator
 from diffeval.io import atomic_torch_save, digest, safe_path
 
@@ -32,21 +40,23 @@ from .keys import WatermarkKey, key_geometry, make_key
 from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
-    "generator", "pattern", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr",
-    "accuracy", "tpr_at_alpha", "fpr_at_alpha", "alpha", "n_marked", "n_unmarked", "detect_s_per_image",
+    "generator", "pattern", "key", "key_fingerprint", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr",
+    "tpr_at_0_1pct_fpr", "accuracy", "tpr_at_alpha", "fpr_at_alpha", "wrong_key_fpr", "identification", "alpha",
+    "n_marked", "n_unmarked", "detect_s_per_image",
 ]
 JUDGE_SHAPE = (1, 28, 28)  # the images the bundled judge (the quality features) reads
-SCORE_COLUMNS = ["generator", "pattern", "attack", "marked", "index", "score", "p_value"]
+SCORE_COLUMNS = ["generator", "pattern", "key", "attack", "marked", "index", "score", "p_value"]
 
 
 @dataclass
 class RobustnessConfig:
-    """n marked images per (generator, pattern) and n_unmarked unmarked ones per generator (default n),
-    generated from seeds ``embed.seed`` (marked and unmarked share their initial noise before the key
-    is injected). Keys come from ``key_seed`` (an evaluation key, not a secret). ``radius`` None / ``channels`` ()
-    take each generator's ``keys.default_geometry``. ``regen_generator`` "auto": the bundled ddpm for the bundled
-    models, the generator itself otherwise ("self" asks for that anywhere). ``quality`` is measured in the bundled
-    judge's feature space, so only for 28 px grayscale generators (skipped with a warning otherwise)."""
+    """``keys`` keys per pattern, n marked images per (generator, pattern, key) and n_unmarked unmarked ones per
+    generator (default keys * n), generated from seeds ``embed.seed`` (marked and unmarked share their initial
+    noise before the key is injected). Key k comes from seed ``key_seed + k`` (evaluation keys, not secrets).
+    ``radius`` None / ``channels`` () take each generator's ``keys.default_geometry``. ``regen_generator`` "auto":
+    the bundled ddpm for the bundled models, the generator itself otherwise ("self" asks for that anywhere).
+    ``quality`` is measured in the bundled judge's feature space, so only for 28 px grayscale generators (skipped
+    with a warning otherwise)."""
 
     generators: tuple[str, ...] = ("sd3",)
     patterns: tuple[str, ...] = ("rings", "rand")
@@ -54,8 +64,9 @@ class RobustnessConfig:
     inner_radius: float = 0.0
     channels: tuple[int, ...] = ()
     layout: str = "centred"
-    n: int = 100
+    n: int = 50
     n_unmarked: int | None = None
+    keys: int = 20
     attacks: str = "paper"
     key_seed: int = 0
     attack_seed: int = 0
@@ -69,7 +80,8 @@ class RobustnessConfig:
 
     def __post_init__(self) -> None:
         require_ints({"n": (self.n, 1), "n_unmarked": (1 if self.n_unmarked is None else self.n_unmarked, 1),
-                      "regen_steps": (self.regen_steps, 1)})
+                      "keys": (self.keys, 1), "regen_steps": (self.regen_steps, 1)})
+        require_seeds(key_seed=self.key_seed, last_key_seed=self.key_seed + self.keys - 1)
         if not self.generators or not self.patterns:
             raise ValueError("--generator and --pattern: name at least one of each")
 
@@ -157,18 +169,21 @@ def run_robustness(
         regen = _regen_fn(regen_name, cfg.regen_steps, g)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys, images = _marked_images(g, cfg, cache, base, progress)
-        _save_samples(images, safe_path(out, f"samples_{g.info.name}.png"))
+        pooled = {None: images[None], **{p: torch.cat([images[(p, k)] for k in range(cfg.keys)]) for p in keys}}
+        _save_samples({None: images[None], **{p: images[(p, 0)] for p in keys}},
+                      safe_path(out, f"samples_{g.info.name}.png"))
         if cfg.quality and g.image_shape == JUDGE_SHAPE:
-            quality.append(watermark_quality(g.info.name, images, cfg))
+            quality.append(watermark_quality(g.info.name, pooled, cfg))
         elif cfg.quality:
             warnings.warn(f"{g.info.name}: the watermark's FID/KID cost is measured in the bundled judge's features "
                           f"of {JUDGE_SHAPE} images, not {g.image_shape}; skipped", stacklevel=2)
-        bar = tqdm(total=len(attacks) * (1 + len(keys)), desc=f"robustness {g.info.name}", disable=not progress)
+        bar = tqdm(total=len(attacks) * (1 + len(keys) * cfg.keys), desc=f"robustness {g.info.name}",
+                   disable=not progress)
         for attack in attacks:
             recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, regen_name, bar)
-            for p, key in keys.items():
-                row, parts = _key_rows(g.info.name, p, key, attack, recovered, timing[p], cfg)
-                rows.append(row)
+            for p, pattern_keys in keys.items():
+                new_rows, parts = _pattern_rows(g.info.name, p, pattern_keys, attack, recovered, timing, cfg)
+                rows += new_rows
                 scores += parts
         bar.close()
         for method in cfg.baselines:
@@ -180,20 +195,29 @@ def run_robustness(
     return table, score_df, pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
 
 
+def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
+    """What a key's marked images depend on beyond the generator: their count, the key, their first seed index."""
+    return {"n": cfg.n, "key": key.fingerprint, **({"first_index": k * cfg.n} if k else {})}
+
+
 def _marked_images(
     g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, progress: bool
-) -> tuple[dict[str, WatermarkKey], dict[str | None, torch.Tensor]]:
-    """The keys by pattern, and the images (cached): unmarked under None, marked under each pattern."""
+) -> tuple[dict[str, list[WatermarkKey]], dict]:
+    """The keys by pattern (``cfg.keys`` each), and the images (cached): unmarked under None, the marked images of
+    key k of pattern p under (p, k)."""
     shape = g.noise_shape
-    n_un = cfg.n_unmarked or cfg.n
+    n_un = cfg.n_unmarked or cfg.n * cfg.keys
     radius, channels = key_geometry(g, cfg.radius, cfg.channels)
-    keys = {p: make_key(shape, p, radius, channels, seed=cfg.key_seed, name=p, inner_radius=cfg.inner_radius,
-                        layout=cfg.layout) for p in cfg.patterns}
+    keys = {p: [make_key(shape, p, radius, channels, seed=cfg.key_seed + k, name=p if cfg.keys == 1 else f"{p}-{k}",
+                         inner_radius=cfg.inner_radius, layout=cfg.layout) for k in range(cfg.keys)]
+            for p in cfg.patterns}
     images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
                               functools.partial(generate, g, None, n_un, cfg.embed, progress=progress))}
-    for p, key in keys.items():
-        images[p] = cache.get(f"{g.info.name}-{p}", {**base, "n": cfg.n, "key": key.fingerprint},
-                              functools.partial(generate, g, key, cfg.n, cfg.embed, progress=progress))
+    for p, pattern_keys in keys.items():
+        for k, key in enumerate(pattern_keys):
+            images[(p, k)] = cache.get(f"{g.info.name}-{p}", {**base, **_marked_parts(cfg, key, k)},
+                                       functools.partial(generate, g, key, cfg.n, cfg.embed, first_index=k * cfg.n,
+                                                         progress=progress))
     return keys, images
 
 
@@ -214,11 +238,12 @@ def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: Robust
     inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
     att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [regen_name or "self", cfg.regen_steps]}
     recovered, timing = {}, {}
-    for p in [None, *keys]:
-        parts = {**base, **inv, **att, "n": len(images[p]), "key": keys[p].fingerprint if p else None}
-        seed = cfg.attack_seed + (0 if p is None else 1)
+    for p in [None, *((p, k) for p in keys for k in range(cfg.keys))]:
+        mark = {"n": len(images[p]), "key": None} if p is None else _marked_parts(cfg, keys[p[0]][p[1]], p[1])
+        parts = {**base, **inv, **att, **mark}
+        seed = cfg.attack_seed + (0 if p is None else 1 + p[1])
         make = functools.partial(_attacked_noise, g, attack, images[p], seed, regen, cfg, timing, p)
-        stem = f"{g.info.name}-{p or 'unmarked'}"
+        stem = f"{g.info.name}-{'unmarked' if p is None else p[0]}"
         recovered[p] = cache.get(f"{stem}-noise", parts, make)
         if p in timing:  # computed just now: keep the timing beside the noise for reruns
             cache.put(f"{stem}-seconds", parts, torch.tensor(timing[p], dtype=torch.float64))
@@ -228,19 +253,36 @@ def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: Robust
     return recovered, timing
 
 
-def _key_rows(gname: str, p: str, key: WatermarkKey, attack: Attack, recovered: dict, seconds: float,
-              cfg: RobustnessConfig) -> tuple[dict, list[pd.DataFrame]]:
-    """The table row of one (pattern, attack) and its per-image score frames (unmarked, marked)."""
-    ns, nps = (t.numpy() for t in key_test(recovered[None], key, cfg.detect.sigma, cfg.detect.test))
-    ms, mps = (t.numpy() for t in key_test(recovered[p], key, cfg.detect.sigma, cfg.detect.test))
-    row = {"generator": gname, "pattern": p, "attack": attack.name, "kind": attack.kind,
-           "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
-           **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha), "alpha": cfg.detect.alpha,
-           "n_marked": len(ms), "n_unmarked": len(ns), "detect_s_per_image": seconds}
-    frames = [pd.DataFrame({"generator": gname, "pattern": p, "attack": attack.name, "marked": marked,
-                            "index": np.arange(len(score)), "score": score, "p_value": pv})
-              for marked, score, pv in ((False, ns, nps), (True, ms, mps))]
-    return row, frames
+def _pattern_rows(gname: str, p: str, keys: list[WatermarkKey], attack: Attack, recovered: dict, timing: dict,
+                  cfg: RobustnessConfig) -> tuple[list[dict], list[pd.DataFrame]]:
+    """The table rows of one (pattern, attack), one per key, and their per-image score frames (the unmarked images
+    against each key, each key's marked images against it)."""
+    marked = torch.cat([recovered[(p, k)] for k in range(len(keys))])
+    owner = np.repeat(np.arange(len(keys)), cfg.n)  # the key that marked each row of ``marked``
+    tested = [[t.numpy() for t in key_test(noise, key, cfg.detect.sigma, cfg.detect.test)]
+              for key in keys for noise in (recovered[None], marked)]
+    unmarked_tests, marked_tests = tested[0::2], tested[1::2]  # per key: (scores, p-values)
+    all_scores = np.stack([s for s, _ in marked_tests])  # (keys, keys * n): every marked image against every key
+    rows, frames = [], []
+    for k, key in enumerate(keys):
+        (ns, nps), (scores_k, p_k) = unmarked_tests[k], marked_tests[k]
+        own = owner == k
+        ms, mps = scores_k[own], p_k[own]
+        other = ~own
+        row = {"generator": gname, "pattern": p, "key": k, "key_fingerprint": key.fingerprint, "attack": attack.name,
+               "kind": attack.kind, "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
+               **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha),
+               "wrong_key_fpr": float(np.mean(p_k[other] < cfg.detect.alpha)) if other.any() else np.nan,
+               "identification": float(np.mean(all_scores[:, own].argmax(0) == k)) if len(keys) > 1 else np.nan,
+               "alpha": cfg.detect.alpha, "n_marked": len(ms), "n_unmarked": len(ns),
+               "detect_s_per_image": timing[(p, k)]}
+        rows.append(row)
+        first = k * cfg.n
+        frames += [pd.DataFrame({"generator": gname, "pattern": p, "key": k, "attack": attack.name, "marked": is_marked,
+                                 "index": index, "score": score, "p_value": pv})
+                   for is_marked, index, score, pv in ((False, np.arange(len(ns)), ns, nps),
+                                                       (True, np.arange(first, first + len(ms)), ms, mps))]
+    return rows, frames
 
 
 def _save_samples(images: dict, path: Path, per_row: int = 10) -> None:
@@ -316,7 +358,8 @@ def _baseline_rows(
                 make,
             ).numpy()
         neg, pos = res[False], res[True]
-        rows.append({"generator": gname, "pattern": method, "attack": attack.name, "kind": attack.kind,
+        rows.append({"generator": gname, "pattern": method, "key": 0, "key_fingerprint": "", "attack": attack.name,
+                     "kind": attack.kind,
                      "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
                      **detection_metrics(neg[:, 0], pos[:, 0], neg[:, 1], pos[:, 1], cfg.detect.alpha),
                      "alpha": cfg.detect.alpha, "n_marked": len(pos), "n_unmarked": len(neg),
@@ -327,6 +370,7 @@ def _baseline_rows(
                     {
                         "generator": gname,
                         "pattern": method,
+                        "key": 0,
                         "attack": attack.name,
                         "marked": is_marked,
                         "index": np.arange(len(r)),

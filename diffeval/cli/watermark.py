@@ -159,8 +159,13 @@ def detect(**options) -> None:
               help="Keyed channel(s) (repeat; default: 0 for the pixel ddpm; 3 for latent models, or the last).")
 @click.option("--layout", type=click.Choice(["centred", "paper"]), default="centred", show_default=True,
               help="Key layout (paper: Wen et al.'s; use with --test paper).")
-@click.option("--n", type=int, default=100, show_default=True, help="Marked images per generator and pattern.")
-@click.option("--n-unmarked", type=int, default=None, help="Unmarked images per generator (default: N).")
+@click.option("--keys", type=int, default=20, show_default=True,
+              help="Independent keys per pattern (seeds --key-seed ..): every figure is reported over them.")
+@click.option("--key-seed", type=int, default=0, show_default=True, help="Seed of the first evaluation key.")
+@click.option("--n", type=int, default=50, show_default=True, help="Marked images per generator, pattern and key.")
+@click.option("--n-unmarked", type=int, default=None,
+              help="Unmarked images per generator, shared by every key (default: KEYS * N, so every marked image "
+                   "has its unmarked twin).")
 @click.option("--attacks", default="paper", show_default=True,
               help="paper, sweep, all, clean, or a list like 'jpeg:50,rotation:15+jpeg:50'.")
 @click.option("--steps", type=int, default=None, help="Sampling steps (default: each generator's).")

@@ -140,7 +140,7 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     assert r.exit_code != 0 and r.output.startswith("error:") and "Traceback" not in r.output
     r = run(main, ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--n", "4", "--attacks",
                    "clean,jpeg:50,rotation:10+blur:1", "--inv-steps", "2", "--baselines", "dwtDct", "--no-progress",
-                   "--out", str(tmp_path / "rob")], obj={})
+                   "--keys", "1", "--out", str(tmp_path / "rob")], obj={})
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "rob" / "robustness.csv")
     assert list(table["attack"]) == ["clean", "jpeg(50)", "rotation(10)+blur(1)"] * 2
@@ -152,7 +152,7 @@ def test_cli_keygen_embed_detect_robustness(tmp_path):
     mtime = (tmp_path / "rob" / "cache").stat().st_mtime_ns
     cached = sorted(p.name for p in (tmp_path / "rob" / "cache").iterdir())
     r = run(main, ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--n", "4", "--attacks", "clean",
-                   "--inv-steps", "2", "--no-progress", "--out", str(tmp_path / "rob")], obj={})
+                   "--keys", "1", "--inv-steps", "2", "--no-progress", "--out", str(tmp_path / "rob")], obj={})
     assert r.exit_code == 0 and sorted(p.name for p in (tmp_path / "rob" / "cache").iterdir()) == cached  # all reused
     rerun = pd.read_csv(tmp_path / "rob" / "robustness.csv")
     assert rerun["detect_s_per_image"].notna().all()  # the timing is cached with the recovered noise

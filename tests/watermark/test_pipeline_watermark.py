@@ -79,7 +79,7 @@ def test_robustness_on_a_pipeline_with_its_own_regeneration(tiny_pipelines, tmp_
         r = CliRunner().invoke(main, ["watermark", "robustness", "-g", str(tiny_pipelines["sd"]), "--pattern",
                                       "rings", "--radius", "3", "--n", "4", "--steps", "2", "--inv-steps", "2",
                                       "--fixed-point", "0", "--attacks", "clean,jpeg:50,regen:0.3", "--out",
-                                      str(out_dir), "--no-progress"], obj={})
+                                      str(out_dir), "--no-progress", "--keys", "1"], obj={})
     assert r.exit_code == 0, r.output
     table = pd.read_csv(out_dir / "robustness.csv")
     assert list(table["attack"]) == ["clean", "jpeg(50)", "regen(0.3)"] and table["auc"].between(0, 1).all()
@@ -90,7 +90,8 @@ def test_robustness_runs_on_every_family(tiny_pipelines, tmp_path, family):
     """A short robustness run (clean and JPEG, the default key geometry scaled to the latent) on each family."""
     out_dir = tmp_path / "rob"
     r = CliRunner().invoke(main, ["watermark", "robustness", "-g", str(tiny_pipelines[family]), "--pattern", "rand",
-                                  "--n", "2", "--steps", "1", "--inv-steps", "1", "--fixed-point", "0", "--attacks",
+                                  "--keys", "1", "--n", "2", "--steps", "1", "--inv-steps", "1", "--fixed-point", "0",
+                                  "--attacks",
                                   "clean,jpeg:50", "--no-quality", "--out", str(out_dir), "--no-progress"], obj={})
     assert r.exit_code == 0, r.output
     table = pd.read_csv(out_dir / "robustness.csv")
