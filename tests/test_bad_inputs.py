@@ -172,6 +172,8 @@ def test_a_pickled_checkpoint_is_refused_then_trusted(tmp_path):
     (["watermark", "robustness", "--n", "0"], "--n: must be an integer >= 1"),
     (["watermark", "robustness", "--n-unmarked", "-2"], "--n-unmarked: must be an integer >= 1"),
     (["watermark", "robustness", "--keys", "0"], "--keys: must be an integer >= 1"),
+    (["watermark", "robustness", "--calibrate", "-1"], "--calibrate: must be an integer >= 0"),
+    (["watermark", "robustness", "--calibrate", "100", "--test", "ncx2"], "--calibrate goes with the cosine test"),
     (["watermark", "robustness", "--key-seed", "-1"], "--key-seed: must lie in [0, 2**32)"),
 ])
 def test_watermark_counts_are_checked_before_work(tmp_path, args, message):

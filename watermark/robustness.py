@@ -9,6 +9,10 @@ also gives the wrong-key false-positive rate (marked images of the pattern's oth
 p-value rule) and the identification accuracy (the key's marked images whose highest-scoring key among the
 pattern's keys is their own). ``report.over_keys`` summarises the rows over keys (median, 10th percentile, worst).
 
+With ``calibrate`` = N > 0 the test is calibrated (``null.calibrated_test``, ``detect.null_method``) on N unmarked
+images of their own seed (``calibrate.CALIBRATION_SEED``), inverted without attack: the detector of a deployment,
+which knows the generator but not the attack.
+
 Every expensive result (generated images, recovered noise per attack) is cached under
 ``out/cache`` with a hash of everything it depends on, so an interrupted run resumes where it stopped
 and a rerun with other attacks reuses the images.
@@ -20,7 +24,7 @@ import functools
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +38,11 @@ from diffeval.generators import Generator, load_generator
 from diffeval.io import atomic_torch_save, digest, safe_path
 
 from .attacks import Attack, attacks_from
+from .calibrate import CALIBRATION_SEED
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
 from .keys import WatermarkKey, key_geometry, make_key
+from .null import NoiseNull, calibrated_test, estimate_null, key_coordinates
 from .statistics import key_test
 
 ROBUSTNESS_COLUMNS = [
@@ -67,6 +73,7 @@ class RobustnessConfig:
     n: int = 50
     n_unmarked: int | None = None
     keys: int = 20
+    calibrate: int = 0
     attacks: str = "paper"
     key_seed: int = 0
     attack_seed: int = 0
@@ -80,7 +87,9 @@ class RobustnessConfig:
 
     def __post_init__(self) -> None:
         require_ints({"n": (self.n, 1), "n_unmarked": (1 if self.n_unmarked is None else self.n_unmarked, 1),
-                      "keys": (self.keys, 1), "regen_steps": (self.regen_steps, 1)})
+                      "keys": (self.keys, 1), "calibrate": (self.calibrate, 0), "regen_steps": (self.regen_steps, 1)})
+        if self.calibrate and self.detect.test != "cosine":
+            raise ValueError(f"--calibrate goes with the cosine test, not {self.detect.test!r}")
         require_seeds(key_seed=self.key_seed, last_key_seed=self.key_seed + self.keys - 1)
         if not self.generators or not self.patterns:
             raise ValueError("--generator and --pattern: name at least one of each")
@@ -168,7 +177,9 @@ def run_robustness(
         regen_name = regen_generator_name(cfg.regen_generator, g)
         regen = _regen_fn(regen_name, cfg.regen_steps, g)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
-        keys, images = _marked_images(g, cfg, cache, base, progress)
+        keys = _make_keys(g, cfg)
+        null = _calibration_null(g, cfg, cache, base, keys, progress) if cfg.calibrate else None
+        images = _marked_images(g, cfg, keys, cache, base, progress)
         pooled = {None: images[None], **{p: torch.cat([images[(p, k)] for k in range(cfg.keys)]) for p in keys}}
         _save_samples({None: images[None], **{p: images[(p, 0)] for p in keys}},
                       safe_path(out, f"samples_{g.info.name}.png"))
@@ -182,7 +193,7 @@ def run_robustness(
         for attack in attacks:
             recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, regen_name, bar)
             for p, pattern_keys in keys.items():
-                new_rows, parts = _pattern_rows(g.info.name, p, pattern_keys, attack, recovered, timing, cfg)
+                new_rows, parts = _pattern_rows(g.info.name, p, pattern_keys, attack, recovered, timing, cfg, null)
                 rows += new_rows
                 scores += parts
         bar.close()
@@ -200,17 +211,18 @@ def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
     return {"n": cfg.n, "key": key.fingerprint, **({"first_index": k * cfg.n} if k else {})}
 
 
-def _marked_images(
-    g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, progress: bool
-) -> tuple[dict[str, list[WatermarkKey]], dict]:
-    """The keys by pattern (``cfg.keys`` each), and the images (cached): unmarked under None, the marked images of
-    key k of pattern p under (p, k)."""
-    shape = g.noise_shape
-    n_un = cfg.n_unmarked or cfg.n * cfg.keys
+def _make_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey]]:
+    """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``)."""
     radius, channels = key_geometry(g, cfg.radius, cfg.channels)
-    keys = {p: [make_key(shape, p, radius, channels, seed=cfg.key_seed + k, name=p if cfg.keys == 1 else f"{p}-{k}",
-                         inner_radius=cfg.inner_radius, layout=cfg.layout) for k in range(cfg.keys)]
-            for p in cfg.patterns}
+    return {p: [make_key(g.noise_shape, p, radius, channels, seed=cfg.key_seed + k,
+                         name=p if cfg.keys == 1 else f"{p}-{k}", inner_radius=cfg.inner_radius, layout=cfg.layout)
+                for k in range(cfg.keys)] for p in cfg.patterns}
+
+
+def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[WatermarkKey]], cache: _Cache,
+                   base: dict, progress: bool) -> dict:
+    """The images (cached): unmarked under None, the marked images of key k of pattern p under (p, k)."""
+    n_un = cfg.n_unmarked or cfg.n * cfg.keys
     images = {None: cache.get(f"{g.info.name}-unmarked", {**base, "n": n_un},
                               functools.partial(generate, g, None, n_un, cfg.embed, progress=progress))}
     for p, pattern_keys in keys.items():
@@ -218,7 +230,29 @@ def _marked_images(
             images[(p, k)] = cache.get(f"{g.info.name}-{p}", {**base, **_marked_parts(cfg, key, k)},
                                        functools.partial(generate, g, key, cfg.n, cfg.embed, first_index=k * cfg.n,
                                                          progress=progress))
-    return keys, images
+    return images
+
+
+def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, keys: dict,
+                      progress: bool) -> NoiseNull:
+    """The null of the keys' geometry from ``cfg.calibrate`` unmarked images of seed CALIBRATION_SEED (cached),
+    inverted with ``cfg.detect``'s settings and no attack."""
+    first = next(iter(keys.values()))[0]
+    m = int(key_coordinates(torch.zeros(1, *first.shape), first).shape[1])
+    if cfg.calibrate < m + 2:
+        raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")
+    embed = replace(cfg.embed, seed=CALIBRATION_SEED)
+    parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
+    images = cache.get(f"{g.info.name}-calibration", parts,
+                       functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
+    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    noise = cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
+                      functools.partial(recover_noise, g, images, cfg.detect, progress))
+    null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": embed.seed})
+    for pattern_keys in keys.values():
+        for key in pattern_keys:
+            null.check(key)  # every pattern's keys share the geometry
+    return null
 
 
 def _attacked_noise(g: Generator, attack: Attack, images: torch.Tensor, seed: int, regen: Callable,
@@ -254,13 +288,17 @@ def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: Robust
 
 
 def _pattern_rows(gname: str, p: str, keys: list[WatermarkKey], attack: Attack, recovered: dict, timing: dict,
-                  cfg: RobustnessConfig) -> tuple[list[dict], list[pd.DataFrame]]:
+                  cfg: RobustnessConfig, null: NoiseNull | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
     """The table rows of one (pattern, attack), one per key, and their per-image score frames (the unmarked images
-    against each key, each key's marked images against it)."""
+    against each key, each key's marked images against it); with ``null``, the calibrated test."""
     marked = torch.cat([recovered[(p, k)] for k in range(len(keys))])
     owner = np.repeat(np.arange(len(keys)), cfg.n)  # the key that marked each row of ``marked``
-    tested = [[t.numpy() for t in key_test(noise, key, cfg.detect.sigma, cfg.detect.test)]
-              for key in keys for noise in (recovered[None], marked)]
+    def test(noise: torch.Tensor, key: WatermarkKey):
+        if null is None:
+            return key_test(noise, key, cfg.detect.sigma, cfg.detect.test)
+        return calibrated_test(noise, key, null, cfg.detect.null_method)
+
+    tested = [[t.numpy() for t in test(noise, key)] for key in keys for noise in (recovered[None], marked)]
     unmarked_tests, marked_tests = tested[0::2], tested[1::2]  # per key: (scores, p-values)
     all_scores = np.stack([s for s, _ in marked_tests])  # (keys, keys * n): every marked image against every key
     rows, frames = [], []

@@ -162,6 +162,11 @@ def detect(**options) -> None:
 @click.option("--keys", type=int, default=20, show_default=True,
               help="Independent keys per pattern (seeds --key-seed ..): every figure is reported over them.")
 @click.option("--key-seed", type=int, default=0, show_default=True, help="Seed of the first evaluation key.")
+@click.option("--calibrate", type=int, default=0, show_default=True,
+              help="Calibrate the test on this many unmarked images of their own seed (0: the plain test; 1000 holds "
+                   "the false-positive rate for every key).")
+@click.option("--null-method", type=click.Choice(["empirical", "gaussian"]), default="empirical", show_default=True,
+              help="With --calibrate: the conformal rank among the calibration images or the Beta tail.")
 @click.option("--n", type=int, default=50, show_default=True, help="Marked images per generator, pattern and key.")
 @click.option("--n-unmarked", type=int, default=None,
               help="Unmarked images per generator, shared by every key (default: KEYS * N, so every marked image "

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from diffeval.watermark.attacks import attacks_from
+from diffeval.watermark.detect import DetectSettings
 from diffeval.watermark.keys import key_geometry, make_key
 from diffeval.watermark.report import over_keys, paper_average
 from diffeval.watermark.robustness import RobustnessConfig, _pattern_rows
@@ -91,3 +92,40 @@ def test_robustness_with_two_keys_end_to_end(tmp_path):
     expected = generate(g, key1, 2, EmbedSettings(), first_index=2)
     assert any(m.shape == expected.shape and torch.allclose(m, expected, atol=1e-5) for m in marked1)
     assert set(scores["key"]) == {0, 1}
+
+
+def test_calibrated_rows_use_the_null():
+    """With a null the rows come from the whitened cosine: its conformal p-values never fall below 1/(n+1), and a
+    null whose noise is the unmarked noise's own process keeps every key's FPR near alpha."""
+    from diffeval.watermark.null import estimate_null
+
+    cfg = RobustnessConfig(keys=5, n=20, n_unmarked=2000)
+    keys = [make_key(SHAPE, "rand", 4, (2,), seed=k) for k in range(5)]
+    rec = _recovered(keys, cfg.n, cfg.n_unmarked, 1.0, seed=1)
+    coloured = torch.tensor([1.0, 0.6, 1.5], dtype=torch.float64)[:, None, None]  # channel scales
+    rec = {k: v * coloured - 0.3 for k, v in rec.items()}
+    g = torch.Generator().manual_seed(9)
+    null = estimate_null(torch.randn(999, *SHAPE, generator=g, dtype=torch.float64) * coloured - 0.3, keys[0])
+    timing = {("rand", k): 0.1 for k in range(5)}
+    rows, frames = _pattern_rows("toy", "rand", keys, attacks_from("clean")[0], rec, timing, cfg, null)
+    table, scores = pd.DataFrame(rows), pd.concat(frames)
+    assert scores["p_value"].min() >= 1 / 1000 - 1e-12
+    assert (table["fpr_at_alpha"] <= 0.025).all() and (table["auc"] == 1.0).all()
+    plain, _ = _pattern_rows("toy", "rand", keys, attacks_from("clean")[0], rec, timing, cfg)
+    assert any(abs(r["fpr_at_alpha"] - q["fpr_at_alpha"]) > 0 for r, q in zip(rows, plain))  # it is another test
+
+
+def test_robustness_calibrated_end_to_end(tmp_path):
+    from diffeval.watermark.robustness import run_robustness
+
+    cfg = RobustnessConfig(generators=("sd3-reflow",), patterns=("rings", "rand"), keys=2, n=2, attacks="clean",
+                           quality=False, calibrate=16)
+    cfg.detect.steps = 2
+    table, scores, _ = run_robustness(cfg, tmp_path, progress=False)
+    assert len(table) == 4 and scores["p_value"].min() >= 1 / 17 - 1e-12  # conformal p-values over 16 images
+    assert len(list((tmp_path / "cache").glob("sd3-reflow-calibration-*.pt"))) == 2  # images and their noise
+    cfg.calibrate = 14  # 13 key coordinates need at least 15 images
+    with pytest.raises(ValueError, match="at least 15 images"):
+        run_robustness(cfg, tmp_path / "few", progress=False)
+    with pytest.raises(ValueError, match="--calibrate goes with the cosine test"):
+        RobustnessConfig(calibrate=5, detect=DetectSettings(test="ncx2"))
