@@ -7,6 +7,7 @@
 - ``null`` / ``calibrate``: the null of recovered noise from unmarked images (whitened cosine, conformal or Beta
   p-value) that holds for every key of one geometry.
 - ``gaussian_shading``: Gaussian Shading (Yang et al. 2024), the distribution-preserving scheme.
+- ``keyfiles``: read a key file of either scheme.
 - ``attacks``: rotation, JPEG, crop, blur, noise, jitter, erasing, regeneration, combinations; presets.
 - ``robustness`` / ``report``: the evaluation behind ``diffeval watermark robustness``.
 """

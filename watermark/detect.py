@@ -15,6 +15,7 @@ from PIL import UnidentifiedImageError
 from diffeval.generators import Generator
 from diffeval.images import from_uint8, read_image
 
+from .gaussian_shading import STATISTICS, ShadingKey, shading_test
 from .keys import WatermarkKey
 from .null import NULL_METHODS, NoiseNull, calibrated_test
 from .statistics import key_distance, key_test
@@ -30,7 +31,9 @@ class DetectSettings:
     that solve each inversion step exactly (``Generator.invert``); alpha: the false-positive rate of
     the decision; test: "cosine" (matched filter, the default) or "ncx2" (the paper's distance test),
     sigma: the ncx2 test's noise scale (see ``statistics.key_pvalue``); null_method: the p-value when a
-    calibrated null is given ("empirical" or "gaussian", see ``null.calibrated_test``).
+    calibrated null is given ("empirical" or "gaussian", see ``null.calibrated_test``); gs_statistic: Gaussian
+    Shading's test ("votes", the paper's majority over each bit's copies, or "raw", every coordinate's sign; see
+    ``gaussian_shading.shading_test``).
     """
 
     steps: int = 50
@@ -41,8 +44,11 @@ class DetectSettings:
     test: str = "cosine"
     batch_size: int = 250
     null_method: str = "empirical"
+    gs_statistic: str = "votes"
 
     def __post_init__(self) -> None:
+        if self.gs_statistic not in STATISTICS:
+            raise ValueError(f"gs_statistic must be one of {', '.join(STATISTICS)}, got {self.gs_statistic!r}")
         if self.null_method not in NULL_METHODS:
             raise ValueError(f"null_method must be one of {', '.join(NULL_METHODS)}, got {self.null_method!r}")
         if not 0 < self.alpha < 1:
@@ -61,22 +67,34 @@ def recover_noise(
     )
 
 
+def test_key(noise: torch.Tensor, key: WatermarkKey | ShadingKey, settings: DetectSettings,
+             null: NoiseNull | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(score, p-value), both (N,): Tree-Ring's test of ``settings`` (calibrated by ``null`` when given) or, for a
+    Gaussian Shading key, its bit accuracy and binomial p-value (``settings.gs_statistic``)."""
+    if isinstance(key, ShadingKey):
+        return shading_test(noise, key, settings.gs_statistic)
+    if null is None:
+        return key_test(noise, key, settings.sigma, settings.test)
+    return calibrated_test(noise, key, null, settings.null_method)
+
+
 def score_noise(
-    noise: torch.Tensor, keys: Sequence[WatermarkKey], settings: DetectSettings, null: NoiseNull | None = None
+    noise: torch.Tensor, keys: Sequence[WatermarkKey | ShadingKey], settings: DetectSettings,
+    null: NoiseNull | None = None,
 ) -> pd.DataFrame:
     """Score recovered noise against every key. One row per image with the best key (smallest p-value,
     ties by score): score (the test's statistic, large = marked: the cosine, or minus the distance
-    for ncx2; with a calibrated ``null``, the whitened cosine), distance (the paper's mean |F - K| in the
-    key region), p_value for that key, p_adjusted =
+    for ncx2; with a calibrated ``null``, the whitened cosine; a Gaussian Shading key's bit accuracy), distance
+    (Tree-Ring: the paper's mean |F - K| in the key region), p_value for that key, p_adjusted =
     min(1, K * p) (Bonferroni over the K keys, so the decision's false-positive rate stays <= alpha),
     detected = p_adjusted < alpha."""
     if not keys:
         raise ValueError("give at least one key")
-    dist = torch.stack([key_distance(noise, k) for k in keys], dim=1).numpy()
+    dist = torch.stack([torch.full((len(noise),), torch.nan, dtype=torch.float64) if isinstance(k, ShadingKey)
+                        else key_distance(noise, k).to(torch.float64) for k in keys], dim=1).numpy()
     if null is not None and settings.test != "cosine":
         raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
-    tested = [key_test(noise, k, settings.sigma, settings.test) if null is None
-              else calibrated_test(noise, k, null, settings.null_method) for k in keys]
+    tested = [test_key(noise, k, settings, null) for k in keys]
     score = torch.stack([t[0] for t in tested], dim=1).numpy()
     pval = torch.stack([t[1] for t in tested], dim=1).numpy()
     best = np.lexsort((-score.T, pval.T), axis=0)[0] if len(keys) > 1 else np.zeros(len(noise), dtype=int)
@@ -99,6 +117,8 @@ def check_null(null: NoiseNull, generator: Generator, settings: DetectSettings, 
     if settings.test != "cosine":
         raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
     fp = generator.fingerprint()
+    if any(isinstance(k, ShadingKey) for k in keys):
+        raise ValueError("a calibrated null is for Tree-Ring keys; Gaussian Shading's binomial test needs none")
     if null.generator and null.generator != fp:
         raise ValueError(f"the null was calibrated on another generator (fingerprint {null.generator}, this one "
                          f"{fp}): calibrate one for this generator")

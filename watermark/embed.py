@@ -9,6 +9,7 @@ import torch
 from diffeval.data import CLASS_NAMES, class_prompt
 from diffeval.generators import Generator
 
+from .gaussian_shading import ShadingKey, shade
 from .keys import WatermarkKey
 from .statistics import inject
 
@@ -46,7 +47,7 @@ def initial_noise(generator: Generator, n: int, seed: int, first_index: int = 0)
 
 def generate(
     generator: Generator,
-    key: WatermarkKey | None,
+    key: WatermarkKey | ShadingKey | None,
     n: int,
     settings: EmbedSettings | None = None,
     first_index: int = 0,
@@ -54,10 +55,15 @@ def generate(
     progress: bool = False,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1]; marked with ``key`` when it is given, else the unmarked twins
-    (same noise before injection, same conditions)."""
+    (Tree-Ring: same noise before injection; both schemes: same conditions). A Gaussian Shading key draws its own
+    initial latents (``gaussian_shading.shade``, from the same seed and indices)."""
     s = settings or EmbedSettings()
-    z = initial_noise(generator, n, s.seed, first_index)
-    if key is not None:
+    if isinstance(key, ShadingKey):
+        key.check_shape(tuple(generator.noise_shape))
+        z = shade(key, n, s.seed, first_index)
+    else:
+        z = initial_noise(generator, n, s.seed, first_index)
+    if isinstance(key, WatermarkKey):
         key.check_shape(tuple(z.shape[1:]))
         z = inject(z, key)
     cond = default_conditions(generator, n, first_index) if conditions is None else conditions

@@ -21,6 +21,7 @@ class KeygenJob:
 
     generator: str
     out_path: str
+    scheme: str = "tree-ring"
     pattern: str = "rand"
     radius: float | None = None
     inner_radius: float = 0.0
@@ -32,6 +33,8 @@ class KeygenJob:
 
     def __post_init__(self) -> None:
         require_ints({"count": (self.count, 1)})
+        if self.scheme not in ("tree-ring", "gaussian-shading"):
+            raise ValueError(f"--scheme: tree-ring or gaussian-shading, not {self.scheme!r}")
         if self.seed is not None:  # key i is drawn from seed + i
             require_seeds(seed=self.seed, last_key_seed=self.seed + self.count - 1)
 
@@ -48,6 +51,14 @@ def run_keygen(job: KeygenJob) -> str:
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
+        if job.scheme == "gaussian-shading":
+            from .gaussian_shading import make_shading_key, save_shading_key
+
+            gs = make_shading_key(shape, None if job.seed is None else job.seed + i, name=path.stem)
+            save_shading_key(gs, path)
+            lines.append(f"{path}: Gaussian Shading key, {gs.bits} message bits x {gs.copies} copies, shape {shape}, "
+                         f"fingerprint {gs.fingerprint}")
+            continue
         key = make_key(shape, job.pattern, radius, channels, None if job.seed is None else job.seed + i,
                        name=path.stem, inner_radius=job.inner_radius, layout=job.layout)
         save_key(key, path)
@@ -85,10 +96,10 @@ def run_embed(job: EmbedJob) -> str:
     from diffeval.images import save_grid, save_pngs, to_uint8
 
     from .embed import EmbedSettings, generate
-    from .keys import load_key
+    from .keyfiles import load_any_key
 
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
-    key = load_key(job.key_path)
+    key = load_any_key(job.key_path)
     key.check_shape(g.noise_shape)
     n, cond = job.n, None
     if job.prompts:
@@ -139,14 +150,14 @@ def run_detect(job: DetectJob) -> str:
     from diffeval.io import write_table
 
     from .detect import detect_files
-    from .keys import load_key
+    from .keyfiles import load_any_key
     from .null import load_null
 
     files = image_files_of(job.images)
     if job.out_path:
         ensure_writable(Path(job.out_path).parent)  # before the inversion work, not after it
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
-    keys = [load_key(k) for k in job.key_paths]
+    keys = [load_any_key(k) for k in job.key_paths]
     null = load_null(job.null_path) if job.null_path else None  # detect_files checks it before reading images
     table = detect_files(g, files, keys, job.detect, progress=True, null=null)
     if job.out_path:
@@ -190,13 +201,16 @@ def run_calibrate(job: CalibrateJob) -> str:
 
     from .calibrate import calibrate_null
     from .embed import EmbedSettings
-    from .keys import key_geometry, load_key, make_key
+    from .keyfiles import load_any_key
+    from .keys import WatermarkKey, key_geometry, make_key
     from .null import save_null
 
     ensure_writable(Path(job.out_path).parent)
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     if job.key_path:
-        key = load_key(job.key_path)
+        key = load_any_key(job.key_path)
+        if not isinstance(key, WatermarkKey):
+            raise ValueError(f"{job.key_path} is a Gaussian Shading key: its binomial test needs no calibrated null")
         key.check_shape(g.noise_shape)
     else:
         radius, channels = key_geometry(g, job.radius, job.channels)
@@ -215,7 +229,8 @@ def run_calibrate(job: CalibrateJob) -> str:
 
 
 def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | None, seed: int,
-                      no_quality: bool, detect: DetectSettings, **settings):
+                      no_quality: bool, detect: DetectSettings, schemes: tuple[str, ...] = ("tree-ring",),
+                      **settings):
     """The RobustnessConfig of ``diffeval watermark robustness``'s options (attacks and baselines checked first)."""
     from .attacks import attacks_from
     from .baselines import BASELINES
@@ -227,7 +242,12 @@ def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | 
     unknown = [b for b in methods if b not in BASELINES]
     if unknown:
         raise ValueError(f"--baselines: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
-    return RobustnessConfig(generators=tuple(generators), baselines=methods, quality=not no_quality,
+    from .robustness import GAUSSIAN_SHADING
+
+    patterns = tuple(settings.pop("patterns", ("rings", "rand")))
+    patterns = patterns if "tree-ring" in schemes else ()
+    patterns += (GAUSSIAN_SHADING,) if GAUSSIAN_SHADING in schemes else ()
+    return RobustnessConfig(generators=tuple(generators), baselines=methods, quality=not no_quality, patterns=patterns,
                             embed=EmbedSettings(steps=steps, seed=seed), detect=detect, **settings)
 
 

@@ -39,11 +39,11 @@ from diffeval.io import atomic_torch_save, digest, safe_path
 
 from .attacks import Attack, attacks_from
 from .calibrate import CALIBRATION_SEED
-from .detect import DetectSettings, recover_noise
+from .detect import DetectSettings, recover_noise, test_key
 from .embed import EmbedSettings, generate
+from .gaussian_shading import ShadingKey, make_shading_key
 from .keys import WatermarkKey, key_geometry, make_key
-from .null import NoiseNull, calibrated_test, estimate_null, key_coordinates
-from .statistics import key_test
+from .null import NoiseNull, estimate_null, key_coordinates
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "key", "key_fingerprint", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr",
@@ -51,6 +51,7 @@ ROBUSTNESS_COLUMNS = [
     "n_marked", "n_unmarked", "detect_s_per_image",
 ]
 JUDGE_SHAPE = (1, 28, 28)  # the images the bundled judge (the quality features) reads
+GAUSSIAN_SHADING = "gaussian-shading"  # the pattern name of Gaussian Shading's rows
 SCORE_COLUMNS = ["generator", "pattern", "key", "attack", "marked", "index", "score", "p_value"]
 
 
@@ -211,12 +212,19 @@ def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
     return {"n": cfg.n, "key": key.fingerprint, **({"first_index": k * cfg.n} if k else {})}
 
 
-def _make_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey]]:
-    """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``)."""
+def _make_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey | ShadingKey]]:
+    """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``); the pattern "gaussian-shading"
+    holds Gaussian Shading keys (``gaussian_shading.make_shading_key``)."""
     radius, channels = key_geometry(g, cfg.radius, cfg.channels)
-    return {p: [make_key(g.noise_shape, p, radius, channels, seed=cfg.key_seed + k,
-                         name=p if cfg.keys == 1 else f"{p}-{k}", inner_radius=cfg.inner_radius, layout=cfg.layout)
-                for k in range(cfg.keys)] for p in cfg.patterns}
+
+    def key(p: str, k: int) -> WatermarkKey | ShadingKey:
+        name = p if cfg.keys == 1 else f"{p}-{k}"
+        if p == GAUSSIAN_SHADING:
+            return make_shading_key(g.noise_shape, seed=cfg.key_seed + k, name=name)
+        return make_key(g.noise_shape, p, radius, channels, seed=cfg.key_seed + k, name=name,
+                        inner_radius=cfg.inner_radius, layout=cfg.layout)
+
+    return {p: [key(p, k) for k in range(cfg.keys)] for p in cfg.patterns}
 
 
 def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[WatermarkKey]], cache: _Cache,
@@ -234,10 +242,13 @@ def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[Wat
 
 
 def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, keys: dict,
-                      progress: bool) -> NoiseNull:
-    """The null of the keys' geometry from ``cfg.calibrate`` unmarked images of seed CALIBRATION_SEED (cached),
-    inverted with ``cfg.detect``'s settings and no attack."""
-    first = next(iter(keys.values()))[0]
+                      progress: bool) -> NoiseNull | None:
+    """The null of the Tree-Ring keys' geometry from ``cfg.calibrate`` unmarked images of seed CALIBRATION_SEED
+    (cached), inverted with ``cfg.detect``'s settings and no attack; None without Tree-Ring keys."""
+    tree_ring = [key for pattern_keys in keys.values() for key in pattern_keys if isinstance(key, WatermarkKey)]
+    if not tree_ring:
+        return None
+    first = tree_ring[0]
     m = int(key_coordinates(torch.zeros(1, *first.shape), first).shape[1])
     if cfg.calibrate < m + 2:
         raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")
@@ -249,9 +260,8 @@ def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: 
     noise = cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
                       functools.partial(recover_noise, g, images, cfg.detect, progress))
     null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": embed.seed})
-    for pattern_keys in keys.values():
-        for key in pattern_keys:
-            null.check(key)  # every pattern's keys share the geometry
+    for key in tree_ring:
+        null.check(key)  # every pattern's keys share the geometry
     return null
 
 
@@ -293,12 +303,8 @@ def _pattern_rows(gname: str, p: str, keys: list[WatermarkKey], attack: Attack, 
     against each key, each key's marked images against it); with ``null``, the calibrated test."""
     marked = torch.cat([recovered[(p, k)] for k in range(len(keys))])
     owner = np.repeat(np.arange(len(keys)), cfg.n)  # the key that marked each row of ``marked``
-    def test(noise: torch.Tensor, key: WatermarkKey):
-        if null is None:
-            return key_test(noise, key, cfg.detect.sigma, cfg.detect.test)
-        return calibrated_test(noise, key, null, cfg.detect.null_method)
-
-    tested = [[t.numpy() for t in test(noise, key)] for key in keys for noise in (recovered[None], marked)]
+    tested = [[t.numpy() for t in test_key(noise, key, cfg.detect, null)]
+              for key in keys for noise in (recovered[None], marked)]
     unmarked_tests, marked_tests = tested[0::2], tested[1::2]  # per key: (scores, p-values)
     all_scores = np.stack([s for s, _ in marked_tests])  # (keys, keys * n): every marked image against every key
     rows, frames = [], []

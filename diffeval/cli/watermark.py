@@ -7,7 +7,8 @@ import click
 from .options import trust_pickle
 
 PATTERN_CHOICE = click.Choice(["rings", "rand", "zeros"])
-DETECT_OPTIONS = ("inv_steps", "fixed_point", "alpha", "sigma", "test")
+DETECT_OPTIONS = ("inv_steps", "fixed_point", "alpha", "sigma", "test", "gs_statistic")
+SCHEME_CHOICE = click.Choice(["tree-ring", "gaussian-shading"])
 
 
 def _detect_options(f):
@@ -24,6 +25,9 @@ def _detect_options(f):
         click.option("--test", type=click.Choice(["cosine", "ncx2", "paper"]), default="cosine", show_default=True,
                      help="Score and p-value: cosine (matched filter), ncx2 (the paper's distance, calibrated) or "
                           "paper (Wen et al.'s p-value exactly, for comparison)."),
+        click.option("--gs-statistic", type=click.Choice(["votes", "raw"]), default="votes", show_default=True,
+                     help="Gaussian Shading keys: votes (the paper's majority over each bit's copies) or raw (every "
+                          "coordinate's sign)."),
     ]):
         f = opt(f)
     return f
@@ -36,7 +40,8 @@ def _with_detect_settings(options: dict) -> dict:
     d = {k: options.pop(k) for k in DETECT_OPTIONS}
     extra = {"null_method": options.pop("null_method")} if "null_method" in options else {}
     return {**options, "detect": DetectSettings(steps=d["inv_steps"], fixed_point=d["fixed_point"],
-                                                alpha=d["alpha"], sigma=d["sigma"], test=d["test"], **extra)}
+                                                alpha=d["alpha"], sigma=d["sigma"], test=d["test"],
+                                                gs_statistic=d["gs_statistic"], **extra)}
 
 
 @click.group()
@@ -47,6 +52,9 @@ def watermark() -> None:
 @watermark.command()
 @click.option("--generator", "-g", "generator", required=True,
               help="Bundled name, checkpoint dir or diffusers pipeline dir (fixes the noise/latent shape).")
+@click.option("--scheme", type=SCHEME_CHOICE, default="tree-ring", show_default=True,
+              help="tree-ring (a Fourier-space pattern; --pattern, --radius, --channel apply) or gaussian-shading "
+                   "(a secret and a message; the marked latent stays exactly N(0, I)).")
 @click.option("--pattern", type=PATTERN_CHOICE, default="rand", show_default=True)
 @click.option("--radius", type=float, default=None,
               help="Key disc radius in frequency units (default: 4 for the pixel ddpm; for latent models, bundled or "
@@ -67,7 +75,7 @@ def watermark() -> None:
               help="Key file (.safetensors). Keep it private.")
 @trust_pickle
 def keygen(**options) -> None:
-    """Make Tree-Ring key file(s) for a generator's image shape."""
+    """Make Tree-Ring or Gaussian Shading key file(s) for a generator's initial-noise shape."""
     from diffeval.watermark.jobs import KeygenJob, run_keygen
 
     click.echo(run_keygen(KeygenJob(**options)))
@@ -148,6 +156,9 @@ def detect(**options) -> None:
 @watermark.command()
 @click.option("--generator", "-g", "generators", multiple=True, default=("sd3",), show_default=True,
               help="Generator(s) (repeat).")
+@click.option("--scheme", "schemes", type=SCHEME_CHOICE, multiple=True, default=("tree-ring",), show_default=True,
+              help="Watermark scheme(s) (repeat): tree-ring (each --pattern) and/or gaussian-shading, on the same "
+                   "unmarked images and attacks.")
 @click.option("--pattern", "patterns", type=PATTERN_CHOICE, multiple=True, default=("rings", "rand"),
               show_default=True)
 @click.option("--radius", type=float, default=None,
