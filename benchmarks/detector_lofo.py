@@ -50,6 +50,7 @@ VARIANTS = [
     ("frequency-global", "frequency", "standard", 0),
     ("frequency-darkaug", "frequency", "dark", 4),
 ]
+METRIC_COLUMNS = ["accuracy", "balanced_accuracy", "average_precision", "auc", "ece"]  # lofo_all.csv's measured values
 AUGMENTATIONS = {
     "standard": AugmentConfig(),
     "none": AugmentConfig(0, 0, 0, 0, 0, 0),
@@ -170,6 +171,8 @@ def write_report(table: pd.DataFrame, out: Path, args: argparse.Namespace, pertu
         held[held.perturbation == "jpeg75"].groupby(variant, sort=False)["average_precision"].mean()
     )
     seeds = sorted(table.seed.unique())
+    seeds_of = table.groupby(variant, sort=False)["seed"].agg(lambda v: ",".join(map(str, sorted(set(v)))))
+    headline.insert(0, "seeds", seeds_of)
     if len(seeds) > 1:
         for column, rows in (("AP", clean), ("AP under JPEG 75", held[held.perturbation == "jpeg75"])):
             per_seed = (
@@ -188,7 +191,10 @@ def write_report(table: pd.DataFrame, out: Path, args: argparse.Namespace, pertu
         "",
         f"`python benchmarks/detector_lofo.py --n-train {args.n_train} "
         f"--n-eval {args.n_eval} --steps {args.steps} --stem-stride {args.stem_stride} --seeds "
-        f"{','.join(map(str, seeds))}`",
+        f"{','.join(map(str, seeds))}`" + (
+            "" if seeds_of.nunique() == 1 else
+            " (the variants of the `seeds` column only: runs with `--variants` and `--out` elsewhere, joined with "
+            "`--report-only --merge OTHER/lofo_all.csv`)"),
         "",
         "Folds: train on the UNet generators (ddpm, sd1, sd2), test on the transformers (dit, sd3, sd3-reflow), "
         "and the other way round; every mean is over both folds and every training seed. `frequency-global` is the "
@@ -236,6 +242,8 @@ def main() -> None:
                         help="only the spectral-fingerprint plot and the dark-pixel table (no training)")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild lofo.md from the saved lofo_all.csv (no training, no plots)")
+    parser.add_argument("--merge", action="append", default=[],
+                        help="with --report-only: append the rows of another run's lofo_all.csv (other seeds)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "detector"))
     parser.add_argument("--cache", default=str(ROOT / "benchmarks" / "results" / "detector" / "cache"))
     args = parser.parse_args()
@@ -243,7 +251,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     perturbations = [p.strip() for p in args.perturbations.split(",")]
     if args.report_only:
-        print(write_report(pd.read_csv(out / "lofo_all.csv"), out, args, perturbations))
+        table = pd.concat([pd.read_csv(out / "lofo_all.csv"), *(pd.read_csv(m) for m in args.merge)],
+                          ignore_index=True)
+        table = table.drop_duplicates(subset=[c for c in table if c not in METRIC_COLUMNS], keep="last")
+        table.to_csv(out / "lofo_all.csv", index=False)
+        print(write_report(table, out, args, perturbations))
         return
     fingerprints(out, cache, args.n_eval)
     print(dark_pixels(out, cache, args.n_eval).to_string(index=False))
