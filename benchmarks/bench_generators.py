@@ -2,8 +2,9 @@
 
     python benchmarks/bench_generators.py [--device cpu] [--n 64] [--steps 20]
 
-Writes benchmarks/results/generators.csv and .md. Columns: preset, backbone, params_m, device,
-threads, train_step_s (batch 64, mean of 5 after 2 warm-up), sampler, steps, guidance, nfe,
+Writes benchmarks/results/generators.csv and .md. Columns: preset, backbone, space (latent: the
+denoiser works on the bundled autoencoder's 3x14x14 latent and sampling includes the decode; pixel),
+params_m (denoiser only), device, threads, train_step_s (denoiser, batch 64, mean of 5 after 2 warm-up), sampler, steps, guidance, nfe,
 images_per_s (n images, batch = n). Bundled weights are used where present, else the untrained
 architecture (the timing does not depend on the weights).
 """
@@ -39,7 +40,7 @@ def train_step_seconds(model: DiffusionModel, device: torch.device, batch: int =
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     sched = NoiseSchedule(cfg.schedule)
     g = torch.Generator().manual_seed(0)
-    x0 = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g).to(device) * 2 - 1
+    x0 = torch.rand(batch, *cfg.model_shape, generator=g).to(device) * 2 - 1
     cond = Conditioning()
     if cfg.conditioning == "class":
         cond = Conditioning(labels=torch.randint(0, cfg.num_classes, (batch,), generator=g))
@@ -94,6 +95,7 @@ def main() -> None:
                 {
                     "preset": name,
                     "backbone": g.info.backbone,
+                    "space": "pixel" if g.autoencoder is None else "latent",
                     "params_m": round(params, 3),
                     "device": str(device),
                     "threads": torch.get_num_threads(),
