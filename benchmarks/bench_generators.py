@@ -4,9 +4,9 @@
 
 Writes benchmarks/results/generators.csv and .md. Columns: preset, backbone, space (latent: the
 denoiser works on the bundled autoencoder's 3x14x14 latent and sampling includes the decode; pixel),
-params_m (denoiser only), device, threads, train_step_s (denoiser, batch 64, mean of 5 after 2 warm-up), sampler, steps, guidance, nfe,
-images_per_s (n images, batch = n). Bundled weights are used where present, else the untrained
-architecture (the timing does not depend on the weights).
+params_m (denoiser only), device, threads, train_step_s (denoiser, batch 64, mean of 5 after 2 warm-up),
+sampler, steps, guidance, nfe, images_per_s (n images, batch = n). Bundled weights are used where present,
+else the untrained architecture (the timing does not depend on the weights).
 """
 
 from __future__ import annotations
