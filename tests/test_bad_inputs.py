@@ -142,7 +142,8 @@ def test_a_small_sample_leaves_only_the_metrics_it_cannot_compute_empty(tmp_path
 
 
 MODEL_COMMANDS = [["train"], ["sample"], ["quality"], ["benchmark"], ["watermark", "keygen"], ["watermark", "embed"],
-                  ["watermark", "detect"], ["watermark", "robustness"], ["detect", "train"], ["detect", "eval"],
+                  ["watermark", "detect"], ["watermark", "robustness"], ["watermark", "forgery"],
+                  ["detect", "train"], ["detect", "eval"],
                   ["detect", "predict"], ["audit", "score-error"], ["audit", "bias"]]
 
 

@@ -31,6 +31,7 @@ LOCKED = {
                     "{out}/c", "--out", "{out}"],
     "watermark robustness": ["watermark", "robustness", "--keys", "1", "--n", "2", "--attacks", "clean", "--no-quality",
                              "--out", "{out}"],
+    "watermark forgery": ["watermark", "forgery", "--keys", "1", "--known", "1", "--targets", "1", "--out", "{out}"],
 }
 
 

@@ -56,30 +56,45 @@ def _run(args):
     return result
 
 
-ROBUSTNESS = ["watermark", "robustness", "-g", "sd3-reflow", "--n", "3", "--pattern", "rings", "--attacks",
-              "clean,jpeg:50", "--no-quality", "--inv-steps", "2", "--fixed-point", "0", "--no-progress", "--keys", "1"]
+WATERMARK = {
+    "robustness": ["watermark", "robustness", "-g", "sd3-reflow", "--n", "3", "--pattern", "rings", "--attacks",
+                   "clean,jpeg:50", "--no-quality", "--inv-steps", "2", "--fixed-point", "0", "--no-progress",
+                   "--keys", "1"],
+    "forgery": ["watermark", "forgery", "-g", "sd3-reflow", "--keys", "1", "--known", "1,2", "--targets", "2",
+                "--steps", "3", "--inv-steps", "2", "--fixed-point", "0", "--no-progress"],
+}
 
 
 @pytest.fixture(scope="module")
-def robustness_reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("robust") / "full"
-    _run([*ROBUSTNESS, "--out", str(out)])
-    return pd.read_csv(out / "robustness.csv")
+def watermark_reference(tmp_path_factory):
+    """The table of an uninterrupted run, per watermark command (made on first use)."""
+    made: dict[str, pd.DataFrame] = {}
+
+    def get(command: str) -> pd.DataFrame:
+        if command not in made:
+            out = tmp_path_factory.mktemp(command) / "full"
+            _run([*WATERMARK[command], "--out", str(out)])
+            made[command] = pd.read_csv(out / f"{command}.csv")
+        return made[command]
+
+    return get
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
-def test_watermark_robustness_resumes(tmp_path, monkeypatch, robustness_reference, k):
-    import diffeval.watermark.robustness as robustness
+@pytest.mark.parametrize("command, k", [("robustness", 1), ("robustness", 3), ("robustness", 5), ("forgery", 1),
+                                        ("forgery", 4), ("forgery", 9)])
+def test_watermark_commands_resume(tmp_path, monkeypatch, watermark_reference, command, k):
+    import diffeval.watermark.cache as cache
 
+    reference = watermark_reference(command)
     out = tmp_path / "killed"
-    _kill_after(monkeypatch, robustness, "atomic_torch_save", k)
+    _kill_after(monkeypatch, cache, "atomic_torch_save", k)
     with pytest.raises(Killed):
-        CliRunner().invoke(main, [*ROBUSTNESS, "--out", str(out)], obj={}, catch_exceptions=False)
-    assert not (out / "robustness.csv").exists() and len(list((out / "cache").glob("*.pt"))) == k
+        CliRunner().invoke(main, [*WATERMARK[command], "--out", str(out)], obj={}, catch_exceptions=False)
+    assert not (out / f"{command}.csv").exists() and len(list((out / "cache").glob("*.pt"))) == k
     monkeypatch.undo()
-    _run([*ROBUSTNESS, "--out", str(out)])
-    resumed = pd.read_csv(out / "robustness.csv")
-    assert _same("watermark robustness", k, _max_diff(resumed, robustness_reference, skip=("detect_s_per_image",)))
+    _run([*WATERMARK[command], "--out", str(out)])
+    resumed = pd.read_csv(out / f"{command}.csv")
+    assert _same(f"watermark {command}", k, _max_diff(resumed, reference, skip=("detect_s_per_image",)))
 
 
 SCORE_ERROR = ["audit", "score-error", "--data", "fashion", "-g", "sd3-reflow", "-g", "sd3", "--analyses",

@@ -37,6 +37,8 @@ COMMANDS = {
     "watermark robustness": lambda c, o: ["watermark", "robustness", "-g", c, "--n", "2", "--pattern", "rings",
                                           "--attacks", "clean", "--no-quality", "--inv-steps", "2", "--fixed-point",
                                           "0", "--no-progress", "--keys", "1", "--out", o],
+    "watermark forgery": lambda c, o: ["watermark", "forgery", "-g", c, "--keys", "1", "--known", "1", "--targets",
+                                       "1", "--steps", "2", "--inv-steps", "1", "--no-progress", "--out", o],
     "benchmark": lambda c, o: ["benchmark", c, "--n", "20", "--fid-resamples", "0", "--batch-size", "10",
                                "--no-progress", "--out", o],
     "audit score-error": lambda c, o: ["audit", "score-error", "--data", "fashion", "-g", c, "--analyses",

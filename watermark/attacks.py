@@ -22,6 +22,9 @@ contrast       jitter b: factor ~ U[max(0, 1 - b), 1 + b]      -
 erase          area fraction of one random rectangle set to 0  -
 regen          noise level t in (0, 1] of an SDEdit-style     -
                re-generation with a bundled generator
+vae            round trips through an autoencoder (encode to   - (WAVES: the SD VAE)
+               the posterior mean, decode): regeneration by
+               the autoencoder alone, no diffusion
 =============  ==============================================  ===========================
 """
 
@@ -35,7 +38,8 @@ import torch
 from diffeval.images import levels
 from diffeval.images.degrade import blur, brightness, contrast, crop, erase, jpeg, noise, rotation
 
-ATTACK_KINDS = ("none", "rotation", "jpeg", "crop", "blur", "noise", "brightness", "contrast", "erase", "regen")
+ATTACK_KINDS = ("none", "rotation", "jpeg", "crop", "blur", "noise", "brightness", "contrast", "erase", "regen",
+                "vae")
 
 
 _FUNCS: dict[str, Callable[..., torch.Tensor]] = {
@@ -65,10 +69,12 @@ class Attack:
         at = dict(self.options).get("reference_size")
         return f"{self.kind}({self.strength:g}@{at:g}px)" if at else f"{self.kind}({self.strength:g})"
 
-    def __call__(self, x: torch.Tensor, seed: int = 0, first_index: int = 0, regen=None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, seed: int = 0, first_index: int = 0, regen=None,
+                 autoencode=None) -> torch.Tensor:
         """Attack float (N, C, H, W) images in [0, 1]; returns 8-bit levels in [0, 1].
 
-        ``regen``: a callable (images, t, seed, first_index) -> images for the regeneration attack.
+        ``regen``: a callable (images, t, seed, first_index) -> images for the regeneration attack;
+        ``autoencode``: a callable images -> images (one encode-decode round trip) for the vae attack.
         """
         if x.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got {tuple(x.shape)}")
@@ -77,7 +83,16 @@ class Attack:
             return levels(x)
         if self.kind == "combo":
             for k, part in enumerate(self.parts):
-                x = part(x, seed + 7919 * (k + 1), first_index, regen)
+                x = part(x, seed + 7919 * (k + 1), first_index, regen, autoencode)
+            return x
+        if self.kind == "vae":
+            trips = int(self.strength)
+            if trips < 1 or trips != self.strength:
+                raise ValueError(f"vae: the strength is a whole number of round trips >= 1, got {self.strength:g}")
+            if autoencode is None:
+                raise ValueError("the vae attack needs an autoencoder (pass autoencode=...)")
+            for _ in range(trips):
+                x = levels(autoencode(x))
             return x
         if self.kind == "regen":
             if regen is None:
@@ -114,6 +129,7 @@ SWEEP = (
     *(Attack("contrast", b) for b in (0.2, 0.5, 1.0)),
     *(Attack("erase", f) for f in (0.05, 0.1, 0.25)),
     *(Attack("regen", t) for t in (0.1, 0.2, 0.4)),
+    Attack("vae", 1),
     Attack("combo", parts=(Attack("rotation", 15), Attack("jpeg", 50))),
     Attack("combo", parts=(Attack("crop", 0.75), Attack("blur", 1), Attack("jpeg", 70))),
     Attack("combo", parts=(Attack("brightness", 0.5), Attack("contrast", 0.5), Attack("noise", 0.05))),

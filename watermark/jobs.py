@@ -244,6 +244,11 @@ def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | 
         raise ValueError(f"--baselines: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     from .robustness import GAUSSIAN_SHADING
 
+    identify = settings.pop("identify", "")
+    try:
+        settings["identify"] = tuple(int(v) for v in identify.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--identify: a comma list of whole numbers like 2,16,256, not {identify!r}") from None
     patterns = tuple(settings.pop("patterns", ("rings", "rand")))
     patterns = patterns if "tree-ring" in schemes else ()
     patterns += (GAUSSIAN_SHADING,) if GAUSSIAN_SHADING in schemes else ()
@@ -269,3 +274,30 @@ def run_robustness_job(config, out_dir: str, progress: bool = True) -> str:
     if len(avg):
         text.append(avg.to_string(index=False))
     return "\n".join([*text, "wrote " + ", ".join(str(p) for p in paths.values())])
+
+
+def forgery_config(steps: int | None, seed: int, detect: DetectSettings, known: str, **settings):
+    """The ForgeryConfig of ``diffeval watermark forgery``'s options (``known``: a comma list like '1,4,16')."""
+    from .embed import EmbedSettings
+    from .forgery import ForgeryConfig
+
+    try:
+        counts = tuple(int(v) for v in known.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--known: a comma list of whole numbers like 1,4,16, not {known!r}") from None
+    return ForgeryConfig(known=counts, embed=EmbedSettings(steps=steps, seed=seed), detect=detect,
+                         schemes=tuple(settings.pop("schemes")), attacks=tuple(settings.pop("attacks")), **settings)
+
+
+def run_forgery_job(config, out_dir: str, progress: bool = True) -> str:
+    """Run the forgery attacks, write forgery.{csv,md,json} and forged_acceptance.png into ``out_dir``; returns
+    the summary over keys and the paths."""
+    from .forgery import forgery_summary, run_forgery
+    from .report import write_forgery
+
+    ensure_writable(out_dir)
+    table = run_forgery(config, out_dir, progress=progress)
+    paths = write_forgery(table, out_dir, asdict(config))
+    summary = forgery_summary(table)
+    return "\n".join([summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+                      "wrote " + ", ".join(str(p) for p in paths.values())])

@@ -53,7 +53,9 @@ def over_keys(table: pd.DataFrame, by: tuple[str, ...] = ("generator", "pattern"
     identification the 10th percentile, for the false-positive rates the 90th; linear interpolation) and
     ``<figure>_worst`` (the worst key's value). ``figures``: {column: "min" or "max", the worse direction}
     (default OVER_KEYS)."""
-    figures = {f: w for f, w in (figures or OVER_KEYS).items() if f in table}
+    if figures is None:  # identification among m candidates (--identify) is summarised like identification
+        figures = {**OVER_KEYS, **{c: "min" for c in table.columns if c.startswith("identification_")}}
+    figures = {f: w for f, w in figures.items() if f in table}
     rows = []
     for group, d in table.groupby(list(by), sort=False):
         row = dict(zip(by, group if isinstance(group, tuple) else (group,)))
@@ -127,5 +129,51 @@ def plot_strength(table: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("TPR at 1% FPR")
+    axes[0][-1].legend(fontsize=6)
+    return save_figure(fig, path, dpi=120)
+
+
+def write_forgery(table: pd.DataFrame, out: str | Path, settings: dict) -> dict[str, Path]:
+    """forgery.{csv,md,json} (per-key rows in the CSV and JSON, the summary over keys in the Markdown) and
+    forged_acceptance.png; returns the paths."""
+    from .forgery import forgery_summary
+
+    out = Path(out)
+    alpha = float(table["alpha"].iloc[0]) if len(table) else float("nan")
+    md = (f"Fraction of images the victim's detector accepts (p < {alpha:g}; strict: p < 1e-6), over the keys "
+          "(per-key rows in forgery.csv). n_known 0: the victim's own marked images (power) and the attacker's "
+          "clean images (false positives).\n\n" + forgery_summary(table).to_markdown(index=False, floatfmt=".3g"))
+    paths = write_table(table, out, "forgery", settings, markdown=md)
+    plot = plot_forgery(table, out / "forged_acceptance.png")
+    if plot:
+        paths["plot"] = plot
+    return paths
+
+
+def plot_forgery(table: pd.DataFrame, path: Path) -> Path | None:
+    """Forged acceptance against the number of known marked images: median over keys, min-max band, one panel
+    per scheme, the marked and clean rates as dashed lines."""
+    forged = table[table["n_known"] > 0]
+    if not len(forged):
+        return None
+    plt = pyplot()
+    schemes = list(dict.fromkeys(forged["scheme"]))
+    fig, axes = plt.subplots(1, len(schemes), figsize=(4.2 * len(schemes), 3.4), squeeze=False)
+    for ax, scheme in zip(axes[0], schemes):
+        d = table[table["scheme"] == scheme]
+        for attack, line in d[d["n_known"] > 0].groupby("attack", sort=False):
+            s = line.groupby("n_known")["accepted"].agg(["median", "min", "max"])
+            ax.plot(s.index, s["median"], marker="o", ms=3, label=attack)
+            ax.fill_between(s.index, s["min"], s["max"], alpha=0.2)
+        for ref, style in (("marked", "--"), ("clean", ":")):
+            rate = d.loc[d["attack"] == ref, "accepted"]
+            if len(rate):
+                ax.axhline(float(rate.median()), color="grey", ls=style, lw=1, label=f"{ref} (median)")
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{d['generator'].iloc[0]} · {scheme}")
+        ax.set_xlabel("known marked images N")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("forged images accepted")
     axes[0][-1].legend(fontsize=6)
     return save_figure(fig, path, dpi=120)

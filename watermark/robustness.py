@@ -7,7 +7,11 @@ marking ``n`` images of its own: key k marks the images of seed indices k n .. (
 condition). The unmarked images are pooled: each key is tested on all of them. Per key and attack the row
 also gives the wrong-key false-positive rate (marked images of the pattern's other keys that pass this key's
 p-value rule) and the identification accuracy (the key's marked images whose highest-scoring key among the
-pattern's keys is their own). ``report.over_keys`` summarises the rows over keys (median, 10th percentile, worst).
+pattern's keys is their own). With ``identify`` = (m, ...), also ``identification_m``: the share of the key's marked
+images whose highest-scoring key among m candidates is their own, the candidates being the key and m - 1 others of
+its pattern (the first of the evaluation keys, then decoy keys from the seeds after them: ``identify_candidates``),
+so identification among 256 keys needs only K marked sets. ``report.over_keys`` summarises the rows over keys
+(median, 10th percentile, worst).
 
 With ``calibrate`` = N > 0 the test is calibrated (``null.calibrated_test``, ``detect.null_method``) on N unmarked
 images of their own seed (``calibrate.CALIBRATION_SEED``), inverted without attack: the detector of a deployment,
@@ -35,9 +39,11 @@ from tqdm.auto import tqdm
 
 from diffeval.checks import require_ints, require_seeds
 from diffeval.generators import Generator, load_generator
-from diffeval.io import atomic_torch_save, digest, safe_path
+from diffeval.generators.autoencoder import load_autoencoder
+from diffeval.io import safe_path
 
 from .attacks import Attack, attacks_from
+from .cache import TensorCache
 from .calibrate import CALIBRATION_SEED
 from .detect import DetectSettings, recover_noise, test_key
 from .embed import EmbedSettings, generate
@@ -80,6 +86,7 @@ class RobustnessConfig:
     attack_seed: int = 0
     regen_generator: str = "auto"
     regen_steps: int = 20
+    identify: tuple[int, ...] = ()
     quality: bool = True
     baselines: tuple[str, ...] = ()
     embed: EmbedSettings = field(default_factory=EmbedSettings)
@@ -91,9 +98,23 @@ class RobustnessConfig:
                       "keys": (self.keys, 1), "calibrate": (self.calibrate, 0), "regen_steps": (self.regen_steps, 1)})
         if self.calibrate and self.detect.test != "cosine":
             raise ValueError(f"--calibrate goes with the cosine test, not {self.detect.test!r}")
-        require_seeds(key_seed=self.key_seed, last_key_seed=self.key_seed + self.keys - 1)
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 2 for m in self.identify):
+            raise ValueError(f"--identify: numbers of candidate keys >= 2, got {list(self.identify)}")
+        require_seeds(key_seed=self.key_seed, last_key_seed=self.key_seed + max(self.keys, *self.identify, 0) - 1)
         if not self.generators or not self.patterns:
             raise ValueError("--generator and --pattern: name at least one of each")
+
+
+def robustness_columns(cfg: RobustnessConfig) -> list[str]:
+    """ROBUSTNESS_COLUMNS with ``identification_m`` for each m of ``cfg.identify`` after ``identification``."""
+    at = ROBUSTNESS_COLUMNS.index("identification") + 1
+    return [*ROBUSTNESS_COLUMNS[:at], *(f"identification_{m}" for m in cfg.identify), *ROBUSTNESS_COLUMNS[at:]]
+
+
+def identify_candidates(k: int, m: int) -> list[int]:
+    """Indices into [evaluation keys..., decoys...] of the m candidates for key k's images: 0 .. m - 1 when
+    k < m, else k and 0 .. m - 2."""
+    return list(range(m)) if k < m else [k, *range(m - 1)]
 
 
 def tpr_at_fpr(neg: np.ndarray, pos: np.ndarray, fpr: float) -> float:
@@ -121,32 +142,31 @@ def detection_metrics(neg_score, pos_score, neg_p, pos_p, alpha: float) -> dict:
     }
 
 
-class _Cache:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def path(self, name: str, parts: dict) -> Path:
-        return safe_path(self.folder, f"{name}-{digest(parts, 16)}.pt")
-
-    def load(self, name: str, parts: dict) -> torch.Tensor | None:
-        path = self.path(name, parts)
-        return torch.load(path, weights_only=True) if path.is_file() else None
-
-    def put(self, name: str, parts: dict, value: torch.Tensor) -> torch.Tensor:
-        atomic_torch_save(self.path(name, parts), value)
-        return value
-
-    def get(self, name: str, parts: dict, make: Callable[[], torch.Tensor]) -> torch.Tensor:
-        value = self.load(name, parts)
-        return self.put(name, parts, make()) if value is None else value
-
-
 def regen_generator_name(name: str, g: Generator) -> str | None:
     """The regeneration attack's generator for ``g``: None means ``g`` itself ("self", or "auto" for a
     generator that is not bundled); "auto" is the bundled ddpm for the bundled models."""
     if name == "self" or (name == "auto" and g.info.family == "diffusers"):
         return None
     return "ddpm" if name == "auto" else name
+
+
+def autoencode_fn(own: Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The vae attack's round trip: ``own``'s autoencoder for a latent model, else the bundled one (28 px grey
+    images only; the attack raises ValueError for other pixel models)."""
+    state: dict = {}
+
+    def autoencode(images: torch.Tensor) -> torch.Tensor:
+        if own.autoencoder is not None:
+            return own.decode(own.encode(images))
+        if tuple(images.shape[1:]) != JUDGE_SHAPE:
+            raise ValueError(f"the vae attack on a pixel model needs {JUDGE_SHAPE} images for the bundled "
+                             f"autoencoder, got {tuple(images.shape[1:])}")
+        if "ae" not in state:
+            state["ae"] = load_autoencoder()
+        with torch.no_grad():
+            return state["ae"].decode(state["ae"].encode(images)).clamp(0, 1)
+
+    return autoencode
 
 
 def _regen_fn(name: str | None, steps: int, own: Generator) -> Callable:
@@ -170,7 +190,7 @@ def run_robustness(
     feature space (``watermark_quality``), empty when cfg.quality is False.
     """
     out = Path(out)
-    cache = _Cache(out / "cache")
+    cache = TensorCache(out / "cache")
     attacks: tuple[Attack, ...] = attacks_from(cfg.attacks)
     rows, scores, quality = [], [], []
     for gname in cfg.generators:
@@ -179,6 +199,7 @@ def run_robustness(
         regen = _regen_fn(regen_name, cfg.regen_steps, g)
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys = _make_keys(g, cfg)
+        decoys = _decoy_keys(g, cfg)
         null = _calibration_null(g, cfg, cache, base, keys, progress) if cfg.calibrate else None
         images = _marked_images(g, cfg, keys, cache, base, progress)
         pooled = {None: images[None], **{p: torch.cat([images[(p, k)] for k in range(cfg.keys)]) for p in keys}}
@@ -194,7 +215,8 @@ def run_robustness(
         for attack in attacks:
             recovered, timing = _recover(g, attack, images, keys, cfg, cache, base, regen, regen_name, bar)
             for p, pattern_keys in keys.items():
-                new_rows, parts = _pattern_rows(g.info.name, p, pattern_keys, attack, recovered, timing, cfg, null)
+                new_rows, parts = _pattern_rows(g.info.name, p, pattern_keys, attack, recovered, timing, cfg, null,
+                                                decoys.get(p, []))
                 rows += new_rows
                 scores += parts
         bar.close()
@@ -202,7 +224,7 @@ def run_robustness(
             b_rows, b_scores = _baseline_rows(method, g.info.name, images[None][: cfg.n], attacks, cfg, cache, base)
             rows += b_rows
             scores += b_scores
-    table = pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
+    table = pd.DataFrame(rows, columns=robustness_columns(cfg))
     score_df = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=SCORE_COLUMNS)
     return table, score_df, pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
 
@@ -212,9 +234,11 @@ def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
     return {"n": cfg.n, "key": key.fingerprint, **({"first_index": k * cfg.n} if k else {})}
 
 
-def _make_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey | ShadingKey]]:
+def _make_keys(g: Generator, cfg: RobustnessConfig, first: int = 0, count: int | None = None
+               ) -> dict[str, list[WatermarkKey | ShadingKey]]:
     """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``); the pattern "gaussian-shading"
-    holds Gaussian Shading keys (``gaussian_shading.make_shading_key``)."""
+    holds Gaussian Shading keys (``gaussian_shading.make_shading_key``). ``first`` / ``count``: keys k = first ..
+    first + count - 1 instead."""
     radius, channels = key_geometry(g, cfg.radius, cfg.channels)
 
     def key(p: str, k: int) -> WatermarkKey | ShadingKey:
@@ -224,10 +248,17 @@ def _make_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkK
         return make_key(g.noise_shape, p, radius, channels, seed=cfg.key_seed + k, name=name,
                         inner_radius=cfg.inner_radius, layout=cfg.layout)
 
-    return {p: [key(p, k) for k in range(cfg.keys)] for p in cfg.patterns}
+    ks = range(first, first + (cfg.keys if count is None else count))
+    return {p: [key(p, k) for k in ks] for p in cfg.patterns}
 
 
-def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[WatermarkKey]], cache: _Cache,
+def _decoy_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey | ShadingKey]]:
+    """The decoys of ``identify`` by pattern: keys cfg.keys .. max(identify) - 1 (none when K covers them)."""
+    extra = max(cfg.identify, default=0) - cfg.keys
+    return _make_keys(g, cfg, cfg.keys, extra) if extra > 0 else {}
+
+
+def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[WatermarkKey]], cache: TensorCache,
                    base: dict, progress: bool) -> dict:
     """The images (cached): unmarked under None, the marked images of key k of pattern p under (p, k)."""
     n_un = cfg.n_unmarked or cfg.n * cfg.keys
@@ -241,10 +272,22 @@ def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[Wat
     return images
 
 
-def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: dict, keys: dict,
+def calibration_noise(g: Generator, cfg: RobustnessConfig, cache: TensorCache, base: dict,
+                      progress: bool = False) -> torch.Tensor:
+    """Noise (cfg.calibrate, *noise_shape) recovered from ``cfg.calibrate`` unmarked images of seed
+    CALIBRATION_SEED, inverted with ``cfg.detect``'s settings and no attack (both cached)."""
+    embed = replace(cfg.embed, seed=CALIBRATION_SEED)
+    parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
+    images = cache.get(f"{g.info.name}-calibration", parts,
+                       functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
+    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    return cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
+                     functools.partial(recover_noise, g, images, cfg.detect, progress))
+
+
+def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: TensorCache, base: dict, keys: dict,
                       progress: bool) -> NoiseNull | None:
-    """The null of the Tree-Ring keys' geometry from ``cfg.calibrate`` unmarked images of seed CALIBRATION_SEED
-    (cached), inverted with ``cfg.detect``'s settings and no attack; None without Tree-Ring keys."""
+    """The null of the Tree-Ring keys' geometry from ``calibration_noise``; None without Tree-Ring keys."""
     tree_ring = [key for pattern_keys in keys.values() for key in pattern_keys if isinstance(key, WatermarkKey)]
     if not tree_ring:
         return None
@@ -252,14 +295,8 @@ def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: 
     m = int(key_coordinates(torch.zeros(1, *first.shape), first).shape[1])
     if cfg.calibrate < m + 2:
         raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")
-    embed = replace(cfg.embed, seed=CALIBRATION_SEED)
-    parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
-    images = cache.get(f"{g.info.name}-calibration", parts,
-                       functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
-    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
-    noise = cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
-                      functools.partial(recover_noise, g, images, cfg.detect, progress))
-    null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": embed.seed})
+    noise = calibration_noise(g, cfg, cache, base, progress)
+    null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": CALIBRATION_SEED})
     for key in tree_ring:
         null.check(key)  # every pattern's keys share the geometry
     return null
@@ -268,14 +305,14 @@ def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: _Cache, base: 
 def _attacked_noise(g: Generator, attack: Attack, images: torch.Tensor, seed: int, regen: Callable,
                     cfg: RobustnessConfig, timing: dict, p: str | None) -> torch.Tensor:
     """Attack the images, invert them to noise, and note the inversion's seconds per image in timing[p]."""
-    attacked = attack(images, seed=seed, regen=regen)
+    attacked = attack(images, seed=seed, regen=regen, autoencode=autoencode_fn(g))
     t0 = time.perf_counter()
     noise = recover_noise(g, attacked, cfg.detect)
     timing[p] = (time.perf_counter() - t0) / len(attacked)
     return noise
 
 
-def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: RobustnessConfig, cache: _Cache,
+def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: RobustnessConfig, cache: TensorCache,
              base: dict, regen: Callable, regen_name: str | None, bar) -> tuple[dict, dict]:
     """Noise recovered from the attacked unmarked (None) and marked images, and the inversion time per image
     (NaN where a cached noise has no cached timing)."""
@@ -297,16 +334,28 @@ def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: Robust
     return recovered, timing
 
 
+def _identified(scores: np.ndarray, k: int, m: int) -> float:
+    """Share of the columns of ``scores`` (candidate keys x images of key k) whose best among key k's m
+    candidates is key k."""
+    cand = identify_candidates(k, m)
+    return float(np.mean(np.asarray(cand)[scores[cand].argmax(0)] == k))
+
+
 def _pattern_rows(gname: str, p: str, keys: list[WatermarkKey], attack: Attack, recovered: dict, timing: dict,
-                  cfg: RobustnessConfig, null: NoiseNull | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
+                  cfg: RobustnessConfig, null: NoiseNull | None = None, decoys: list | None = None
+                  ) -> tuple[list[dict], list[pd.DataFrame]]:
     """The table rows of one (pattern, attack), one per key, and their per-image score frames (the unmarked images
-    against each key, each key's marked images against it); with ``null``, the calibrated test."""
+    against each key, each key's marked images against it); with ``null``, the calibrated test; ``decoys``: the
+    extra candidate keys of ``cfg.identify``."""
     marked = torch.cat([recovered[(p, k)] for k in range(len(keys))])
     owner = np.repeat(np.arange(len(keys)), cfg.n)  # the key that marked each row of ``marked``
     tested = [[t.numpy() for t in test_key(noise, key, cfg.detect, null)]
               for key in keys for noise in (recovered[None], marked)]
     unmarked_tests, marked_tests = tested[0::2], tested[1::2]  # per key: (scores, p-values)
     all_scores = np.stack([s for s, _ in marked_tests])  # (keys, keys * n): every marked image against every key
+    if cfg.identify and decoys:
+        all_scores = np.concatenate([all_scores, np.stack([test_key(marked, d, cfg.detect, null)[0].numpy()
+                                                           for d in decoys])])
     rows, frames = [], []
     for k, key in enumerate(keys):
         (ns, nps), (scores_k, p_k) = unmarked_tests[k], marked_tests[k]
@@ -317,7 +366,9 @@ def _pattern_rows(gname: str, p: str, keys: list[WatermarkKey], attack: Attack, 
                "kind": attack.kind, "strength": attack.strength if attack.kind not in ("none", "combo") else np.nan,
                **detection_metrics(ns, ms, nps, mps, cfg.detect.alpha),
                "wrong_key_fpr": float(np.mean(p_k[other] < cfg.detect.alpha)) if other.any() else np.nan,
-               "identification": float(np.mean(all_scores[:, own].argmax(0) == k)) if len(keys) > 1 else np.nan,
+               "identification": float(np.mean(all_scores[:len(keys), own].argmax(0) == k)) if len(keys) > 1
+               else np.nan,
+               **{f"identification_{m}": _identified(all_scores[:, own], k, m) for m in cfg.identify},
                "alpha": cfg.detect.alpha, "n_marked": len(ms), "n_unmarked": len(ns),
                "detect_s_per_image": timing[(p, k)]}
         rows.append(row)
@@ -380,7 +431,7 @@ def _baseline_scores(method: str, attack: Attack, images: torch.Tensor, seed: in
 
 
 def _baseline_rows(
-    method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: _Cache, base: dict
+    method: str, gname: str, covers: torch.Tensor, attacks, cfg: RobustnessConfig, cache: TensorCache, base: dict
 ):
     """Rows for an invisible-watermark baseline on the first n unmarked images (``watermark.baselines``)."""
     from .baselines import embed_baseline, message_bits, to_carrier

@@ -1,4 +1,4 @@
-"""CLI group ``diffeval watermark``: keygen, embed, calibrate, detect, robustness (Tree-Ring)."""
+"""CLI group ``diffeval watermark``: keygen, embed, calibrate, detect, robustness, forgery."""
 
 from __future__ import annotations
 
@@ -173,6 +173,9 @@ def detect(**options) -> None:
 @click.option("--keys", type=int, default=20, show_default=True,
               help="Independent keys per pattern (seeds --key-seed ..): every figure is reported over them.")
 @click.option("--key-seed", type=int, default=0, show_default=True, help="Seed of the first evaluation key.")
+@click.option("--identify", default="", show_default=True,
+              help="Comma list of candidate counts, e.g. 2,16,256: identification among m keys per key (its own and "
+                   "m - 1 others of its pattern: the evaluation keys, then decoy keys of the seeds after them).")
 @click.option("--calibrate", type=int, default=0, show_default=True,
               help="Calibrate the test on this many unmarked images of their own seed (0: the plain test; 1000 holds "
                    "the false-positive rate for every key).")
@@ -205,3 +208,37 @@ def robustness(out_dir: str, no_progress: bool, **options) -> None:
     config = robustness_config(**_with_detect_settings(options))
     with folders_locked(out_dir, command="watermark robustness"):
         click.echo(run_robustness_job(config, out_dir, progress=not no_progress))
+
+
+@watermark.command()
+@click.option("--generator", "-g", "generator", default="sd3", show_default=True, help="The victim's generator.")
+@click.option("--scheme", "schemes", type=SCHEME_CHOICE, multiple=True, default=("tree-ring", "gaussian-shading"),
+              show_default=True, help="Scheme(s) attacked (repeat).")
+@click.option("--pattern", type=PATTERN_CHOICE, default="rand", show_default=True, help="Tree-Ring key pattern.")
+@click.option("--radius", type=float, default=None, help="Tree-Ring key radius (default: keys.default_geometry).")
+@click.option("--inner-radius", type=float, default=0.0, show_default=True)
+@click.option("--channel", "channels", type=int, multiple=True, help="Tree-Ring keyed channel(s) (repeat).")
+@click.option("--keys", type=int, default=5, show_default=True, help="Victim keys per scheme (seeds --key-seed ..).")
+@click.option("--key-seed", type=int, default=0, show_default=True)
+@click.option("--known", default="1,4,16", show_default=True,
+              help="Comma list of N, the number of marked images the attacker holds.")
+@click.option("--targets", type=int, default=50, show_default=True, help="Forged images per attack, N and key.")
+@click.option("--attack", "attacks", type=click.Choice(["latent-average", "latent-sign", "pixel-average"]),
+              multiple=True, default=("latent-average", "latent-sign", "pixel-average"), show_default=True,
+              help="Forgery attack(s) (repeat).")
+@click.option("--steps", type=int, default=None, help="Sampling steps (default: the generator's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The victim's embedding seed.")
+@_detect_options
+@click.option("--out", "out_dir", default="results/watermark_forgery", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--no-progress", is_flag=True)
+@trust_pickle
+def forgery(out_dir: str, no_progress: bool, **options) -> None:
+    """Forgery: estimate a key from N marked images and put it on new ones; how often the victim's detector accepts
+    the forgeries, by N, over keys."""
+    from diffeval.io import folders_locked
+    from diffeval.watermark.jobs import forgery_config, run_forgery_job
+
+    config = forgery_config(**_with_detect_settings(options))
+    with folders_locked(out_dir, command="watermark forgery"):
+        click.echo(run_forgery_job(config, out_dir, progress=not no_progress))

@@ -64,3 +64,16 @@ def test_robustness_compares_both_schemes_on_the_same_unmarked_images(tmp_path):
               "--out", str(tmp_path / "gs")])
     assert r.exit_code == 0, r.output
     assert list(pd.read_csv(tmp_path / "gs" / "robustness.csv")["pattern"]) == ["gaussian-shading"]
+
+
+def test_robustness_identifies_among_decoy_keys_of_both_schemes(tmp_path):
+    r = _run(["watermark", "robustness", "-g", "sd3-reflow", "--scheme", "tree-ring", "--scheme", "gaussian-shading",
+              "--pattern", "rand", "--keys", "2", "--n", "2", "--identify", "2,4", "--attacks", "clean",
+              "--inv-steps", "2", "--no-quality", "--no-progress", "--out", str(tmp_path / "id")])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(tmp_path / "id" / "robustness.csv")
+    assert table[["identification_2", "identification_4"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert len(table) == 4 and "identification_4_median" in (tmp_path / "id" / "robustness.md").read_text()
+    for bad in ("1", "2,x"):
+        r = _run(["watermark", "robustness", "-g", "sd3-reflow", "--identify", bad, "--out", str(tmp_path / "b")])
+        assert r.exit_code == 1 and "--identify" in r.output and "Traceback" not in r.output, r.output

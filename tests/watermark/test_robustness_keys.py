@@ -129,3 +129,28 @@ def test_robustness_calibrated_end_to_end(tmp_path):
         run_robustness(cfg, tmp_path / "few", progress=False)
     with pytest.raises(ValueError, match="--calibrate goes with the cosine test"):
         RobustnessConfig(calibrate=5, detect=DetectSettings(test="ncx2"))
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.0])
+def test_identification_among_m_candidates_with_decoy_keys(strength):
+    from diffeval.watermark.robustness import identify_candidates, robustness_columns
+
+    cfg = RobustnessConfig(keys=4, n=40, n_unmarked=50, identify=(2, 16))
+    keys = [make_key(SHAPE, "rand", 4, (2,), seed=k) for k in range(4)]
+    decoys = [make_key(SHAPE, "rand", 4, (2,), seed=k) for k in range(4, 16)]
+    rec = _recovered(keys, cfg.n, cfg.n_unmarked, strength)
+    timing = {("rand", k): 0.1 for k in range(4)}
+    rows, _ = _pattern_rows("toy", "rand", keys, attacks_from("clean")[0], rec, timing, cfg, None, decoys)
+    table = pd.DataFrame(rows, columns=robustness_columns(cfg))
+    assert list(table.columns[14:17]) == ["identification", "identification_2", "identification_16"]
+    if strength == 1.0:
+        assert (table[["identification_2", "identification_16"]] == 1.0).all().all()
+    else:  # chance: 1/2 and 1/16
+        assert abs(table["identification_2"].mean() - 0.5) < 0.12
+        assert table["identification_16"].mean() < 0.2
+    assert identify_candidates(1, 2) == [0, 1] and identify_candidates(3, 2) == [3, 0]
+    assert identify_candidates(5, 16) == list(range(16)) and identify_candidates(20, 4) == [20, 0, 1, 2]
+    s = over_keys(table)
+    assert {"identification_16_median", "identification_16_worst"} <= set(s.columns)
+    with pytest.raises(ValueError, match="--identify"):
+        RobustnessConfig(identify=(1,))
