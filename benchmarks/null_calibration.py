@@ -4,6 +4,7 @@ own fitting images (the earlier method), and the split-conformal Ledoit-Wolf nul
 -> benchmarks/results/watermark_keys/null_calibration.{csv,md}.
 
     OMP_NUM_THREADS=1 python benchmarks/null_calibration.py     # after benchmarks/watermark_keys.py (its cache)
+    python benchmarks/null_calibration.py --calibrate 3000      # a larger calibration set -> null_calibration-3000.*
 
 The calibration noise (1,000 unmarked images of seed 7919) and the unmarked test noise (seed 0, no attack) come
 from the cache of ``watermark_keys.py``'s clean run (made here if missing). Two key geometries: the default
@@ -72,11 +73,18 @@ def in_sample_p(null, noise: torch.Tensor, key) -> np.ndarray:
 
 
 def main() -> None:
+    import argparse
+    from dataclasses import replace
+
     from diffeval.watermark.keys import key_geometry, make_key
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calibrate", type=int, default=1000, help="calibration images (1000: the clean run's)")
+    args = parser.parse_args()
     out = ROOT / "benchmarks" / "results" / "watermark_keys"
     n, n_unmarked, _ = RUNS["clean"]
-    cfg = config("sd3", 20, n, n_unmarked, "clean")
+    cfg = replace(config("sd3", 20, n, n_unmarked, "clean"), calibrate=args.calibrate)
+    stem = "null_calibration" if args.calibrate == 1000 else f"null_calibration-{args.calibrate}"
     g = load_generator("sd3")
     cache = TensorCache(out / "cache")
     base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
@@ -102,12 +110,13 @@ def main() -> None:
                          "fpr_mean": fpr.mean(), "fpr_sd": fpr.std(), "fpr_min": fpr.min(), "fpr_max": fpr.max(),
                          "share_in_band": float(np.mean((fpr >= ALPHA / 2) & (fpr <= 2 * ALPHA)))})
     table = pd.DataFrame(rows)
-    table.to_csv(out / "null_calibration.csv", index=False)
+    table.to_csv(out / f"{stem}.csv", index=False)
     md = ("# Per-key false-positive rate at alpha = 0.01, 300 rand keys, 1,000 unmarked `sd3` images\n\n"
-          "`OMP_NUM_THREADS=1 python benchmarks/null_calibration.py`; calibration: 1,000 unmarked images of seed 7919 "
-          "(split: 300 fit, 700 rank); band: [0.005, 0.02]; binomial noise alone: SD 0.0031.\n\n"
+          f"`python benchmarks/null_calibration.py --calibrate {args.calibrate}`; calibration: "
+          f"{args.calibrate:,} unmarked images of seed 7919 (split: {null.n_fit} fit, {len(null.reference)} rank); "
+          "band: [0.005, 0.02]; binomial noise alone: SD 0.0031.\n\n"
           + table.to_markdown(index=False, floatfmt=".4g") + "\n")
-    atomic_write_text(out / "null_calibration.md", md)
+    atomic_write_text(out / f"{stem}.md", md)
     print(md)
 
 
