@@ -56,6 +56,10 @@ class DetectSettings:
         if self.steps < 1 or self.fixed_point < 0:
             raise ValueError("steps must be >= 1 and fixed_point >= 0")
 
+    def inversion_parts(self) -> dict:
+        """What recovered noise depends on among these settings (a cache key's part)."""
+        return {"steps": self.steps, "fp": self.fixed_point, "sampler": self.sampler}
+
 
 def recover_noise(
     generator: Generator, images: torch.Tensor, settings: DetectSettings, progress: bool = False

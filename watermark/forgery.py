@@ -41,8 +41,9 @@ from diffeval.generators import Generator, load_generator
 from .cache import TensorCache
 from .detect import DetectSettings, recover_noise, test_key
 from .embed import EmbedSettings, default_conditions, generate
-from .gaussian_shading import ShadingKey, make_shading_key
-from .keys import WatermarkKey, key_geometry, make_key
+from .gaussian_shading import ShadingKey
+from .keys import WatermarkKey
+from .robustness import evaluation_key
 
 FORGERY_ATTACKS = ("latent-average", "latent-sign", "pixel-average")
 SCHEMES = ("tree-ring", "gaussian-shading")
@@ -129,12 +130,8 @@ def pixel_forgery(marked: torch.Tensor, clean_reference: torch.Tensor, targets: 
 
 
 def _victim_key(g: Generator, cfg: ForgeryConfig, scheme: str, k: int) -> WatermarkKey | ShadingKey:
-    name = f"{scheme}-{k}"
-    if scheme == "gaussian-shading":
-        return make_shading_key(g.noise_shape, seed=cfg.key_seed + k, name=name)
-    radius, channels = key_geometry(g, cfg.radius, cfg.channels)
-    return make_key(g.noise_shape, cfg.pattern, radius, channels, seed=cfg.key_seed + k, name=name,
-                    inner_radius=cfg.inner_radius)
+    pattern = "gaussian-shading" if scheme == "gaussian-shading" else cfg.pattern
+    return evaluation_key(g, pattern, cfg.key_seed + k, f"{scheme}-{k}", cfg.radius, cfg.channels, cfg.inner_radius)
 
 
 def _row(gname: str, scheme: str, key, attack: str, n_known: int, score: torch.Tensor, p: torch.Tensor,
@@ -152,7 +149,7 @@ def run_forgery(cfg: ForgeryConfig, out: str | Path, progress: bool = True) -> p
     cache = TensorCache(Path(out) / "cache")
     g = load_generator(cfg.generator, trust_pickle=cfg.trust_pickle)
     base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
-    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    inv = cfg.detect.inversion_parts()
     n_max, t = max(cfg.known), cfg.targets
     attacker = replace(cfg.embed, seed=ATTACKER_SEED)
     a_base = {**base, "embed": asdict(attacker)}

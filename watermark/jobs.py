@@ -228,6 +228,15 @@ def run_calibrate(job: CalibrateJob) -> str:
             f"std {float(sd.min()):.3f}-{float(sd.max()):.3f} (white noise: 0 and 1)")
 
 
+def whole_numbers(option: str, text: str, example: str) -> tuple[int, ...]:
+    """A comma list of integers ('2,16,256' -> (2, 16, 256); empty items skipped); a one-line ValueError naming
+    ``option`` otherwise."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option}: a comma list of whole numbers like {example}, not {text!r}") from None
+
+
 def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | None, seed: int,
                       no_quality: bool, detect: DetectSettings, schemes: tuple[str, ...] = ("tree-ring",),
                       **settings):
@@ -244,11 +253,7 @@ def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | 
         raise ValueError(f"--baselines: unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     from .robustness import GAUSSIAN_SHADING
 
-    identify = settings.pop("identify", "")
-    try:
-        settings["identify"] = tuple(int(v) for v in identify.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"--identify: a comma list of whole numbers like 2,16,256, not {identify!r}") from None
+    settings["identify"] = whole_numbers("--identify", settings.pop("identify", ""), "2,16,256")
     patterns = tuple(settings.pop("patterns", ("rings", "rand")))
     patterns = patterns if "tree-ring" in schemes else ()
     patterns += (GAUSSIAN_SHADING,) if GAUSSIAN_SHADING in schemes else ()
@@ -281,12 +286,9 @@ def forgery_config(steps: int | None, seed: int, detect: DetectSettings, known: 
     from .embed import EmbedSettings
     from .forgery import ForgeryConfig
 
-    try:
-        counts = tuple(int(v) for v in known.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"--known: a comma list of whole numbers like 1,4,16, not {known!r}") from None
-    return ForgeryConfig(known=counts, embed=EmbedSettings(steps=steps, seed=seed), detect=detect,
-                         schemes=tuple(settings.pop("schemes")), attacks=tuple(settings.pop("attacks")), **settings)
+    schemes, attacks = tuple(settings.pop("schemes")), tuple(settings.pop("attacks"))
+    return ForgeryConfig(known=whole_numbers("--known", known, "1,4,16"), embed=EmbedSettings(steps=steps, seed=seed),
+                         detect=detect, schemes=schemes, attacks=attacks, **settings)
 
 
 def run_forgery_job(config, out_dir: str, progress: bool = True) -> str:

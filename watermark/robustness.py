@@ -150,10 +150,14 @@ def regen_generator_name(name: str, g: Generator) -> str | None:
     return "ddpm" if name == "auto" else name
 
 
+@functools.cache
+def _bundled_autoencoder():
+    return load_autoencoder()
+
+
 def autoencode_fn(own: Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     """The vae attack's round trip: ``own``'s autoencoder for a latent model, else the bundled one (28 px grey
     images only; the attack raises ValueError for other pixel models)."""
-    state: dict = {}
 
     def autoencode(images: torch.Tensor) -> torch.Tensor:
         if own.autoencoder is not None:
@@ -161,10 +165,9 @@ def autoencode_fn(own: Generator) -> Callable[[torch.Tensor], torch.Tensor]:
         if tuple(images.shape[1:]) != JUDGE_SHAPE:
             raise ValueError(f"the vae attack on a pixel model needs {JUDGE_SHAPE} images for the bundled "
                              f"autoencoder, got {tuple(images.shape[1:])}")
-        if "ae" not in state:
-            state["ae"] = load_autoencoder()
+        ae = _bundled_autoencoder()
         with torch.no_grad():
-            return state["ae"].decode(state["ae"].encode(images)).clamp(0, 1)
+            return ae.decode(ae.encode(images)).clamp(0, 1)
 
     return autoencode
 
@@ -234,22 +237,24 @@ def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
     return {"n": cfg.n, "key": key.fingerprint, **({"first_index": k * cfg.n} if k else {})}
 
 
+def evaluation_key(g: Generator, pattern: str, seed: int, name: str, radius: float | None = None,
+                   channels: tuple[int, ...] = (), inner_radius: float = 0.0, layout: str = "centred"
+                   ) -> WatermarkKey | ShadingKey:
+    """A key for ``g``'s noise: Gaussian Shading for the pattern "gaussian-shading", else a Tree-Ring key of
+    ``pattern`` at ``radius`` / ``channels`` (None / (): ``keys.default_geometry``)."""
+    if pattern == GAUSSIAN_SHADING:
+        return make_shading_key(g.noise_shape, seed=seed, name=name)
+    r, ch = key_geometry(g, radius, channels)
+    return make_key(g.noise_shape, pattern, r, ch, seed=seed, name=name, inner_radius=inner_radius, layout=layout)
+
+
 def _make_keys(g: Generator, cfg: RobustnessConfig, first: int = 0, count: int | None = None
                ) -> dict[str, list[WatermarkKey | ShadingKey]]:
-    """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``); the pattern "gaussian-shading"
-    holds Gaussian Shading keys (``gaussian_shading.make_shading_key``). ``first`` / ``count``: keys k = first ..
-    first + count - 1 instead."""
-    radius, channels = key_geometry(g, cfg.radius, cfg.channels)
-
-    def key(p: str, k: int) -> WatermarkKey | ShadingKey:
-        name = p if cfg.keys == 1 else f"{p}-{k}"
-        if p == GAUSSIAN_SHADING:
-            return make_shading_key(g.noise_shape, seed=cfg.key_seed + k, name=name)
-        return make_key(g.noise_shape, p, radius, channels, seed=cfg.key_seed + k, name=name,
-                        inner_radius=cfg.inner_radius, layout=cfg.layout)
-
+    """The keys by pattern, ``cfg.keys`` each (key k from seed ``key_seed + k``, ``evaluation_key``).
+    ``first`` / ``count``: keys k = first .. first + count - 1 instead."""
     ks = range(first, first + (cfg.keys if count is None else count))
-    return {p: [key(p, k) for k in ks] for p in cfg.patterns}
+    return {p: [evaluation_key(g, p, cfg.key_seed + k, p if cfg.keys == 1 else f"{p}-{k}", cfg.radius, cfg.channels,
+                               cfg.inner_radius, cfg.layout) for k in ks] for p in cfg.patterns}
 
 
 def _decoy_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey | ShadingKey]]:
@@ -280,7 +285,7 @@ def calibration_noise(g: Generator, cfg: RobustnessConfig, cache: TensorCache, b
     parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
     images = cache.get(f"{g.info.name}-calibration", parts,
                        functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
-    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    inv = cfg.detect.inversion_parts()
     return cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
                      functools.partial(recover_noise, g, images, cfg.detect, progress))
 
@@ -316,7 +321,7 @@ def _recover(g: Generator, attack: Attack, images: dict, keys: dict, cfg: Robust
              base: dict, regen: Callable, regen_name: str | None, bar) -> tuple[dict, dict]:
     """Noise recovered from the attacked unmarked (None) and marked images, and the inversion time per image
     (NaN where a cached noise has no cached timing)."""
-    inv = {"steps": cfg.detect.steps, "fp": cfg.detect.fixed_point, "sampler": cfg.detect.sampler}
+    inv = cfg.detect.inversion_parts()
     att = {"attack": attack.name, "seed": cfg.attack_seed, "regen": [regen_name or "self", cfg.regen_steps]}
     recovered, timing = {}, {}
     for p in [None, *((p, k) for p in keys for k in range(cfg.keys))]:
