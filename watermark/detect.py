@@ -17,6 +17,7 @@ from diffeval.images import from_uint8, read_image
 
 from .gaussian_shading import STATISTICS, ShadingKey, shading_test
 from .keys import WatermarkKey
+from .keyset import KeySet, is_shading
 from .null import NULL_METHODS, NoiseNull, calibrated_test
 from .statistics import key_distance, key_test
 
@@ -71,10 +72,19 @@ def recover_noise(
     )
 
 
-def test_key(noise: torch.Tensor, key: WatermarkKey | ShadingKey, settings: DetectSettings,
+def test_key(noise: torch.Tensor, key: WatermarkKey | ShadingKey | KeySet, settings: DetectSettings,
              null: NoiseNull | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(score, p-value), both (N,): Tree-Ring's test of ``settings`` (calibrated by ``null`` when given) or, for a
-    Gaussian Shading key, its bit accuracy and binomial p-value (``settings.gs_statistic``)."""
+    Gaussian Shading key, its bit accuracy and binomial p-value (``settings.gs_statistic``). A key set: the largest
+    member score, and the smallest member p-value times the number of members (Bonferroni, at most 1); calibrated,
+    the largest whitened cosine ranked among the reference images' largest (``null.calibrated_test``)."""
+    if isinstance(key, KeySet):
+        if null is not None and not key.shading:
+            return calibrated_test(noise, key, null, settings.null_method)
+        tested = [test_key(noise, m, settings) for m in key.members]
+        score = torch.stack([t[0] for t in tested]).amax(0)
+        p = (torch.stack([t[1] for t in tested]).amin(0) * key.size).clamp(max=1.0)
+        return score, p
     if isinstance(key, ShadingKey):
         return shading_test(noise, key, settings.gs_statistic)
     if null is None:
@@ -82,8 +92,18 @@ def test_key(noise: torch.Tensor, key: WatermarkKey | ShadingKey, settings: Dete
     return calibrated_test(noise, key, null, settings.null_method)
 
 
+def _distance(noise: torch.Tensor, key: WatermarkKey | ShadingKey | KeySet) -> torch.Tensor:
+    """(N,) float64: the paper's distance to a Tree-Ring key (a key set: its nearest member); NaN for Gaussian
+    Shading."""
+    if is_shading(key):
+        return torch.full((len(noise),), torch.nan, dtype=torch.float64)
+    if isinstance(key, KeySet):
+        return torch.stack([key_distance(noise, m).to(torch.float64) for m in key.members]).amin(0)
+    return key_distance(noise, key).to(torch.float64)
+
+
 def score_noise(
-    noise: torch.Tensor, keys: Sequence[WatermarkKey | ShadingKey], settings: DetectSettings,
+    noise: torch.Tensor, keys: Sequence[WatermarkKey | ShadingKey | KeySet], settings: DetectSettings,
     null: NoiseNull | None = None,
 ) -> pd.DataFrame:
     """Score recovered noise against every key. One row per image with the best key (smallest p-value,
@@ -94,8 +114,7 @@ def score_noise(
     detected = p_adjusted < alpha."""
     if not keys:
         raise ValueError("give at least one key")
-    dist = torch.stack([torch.full((len(noise),), torch.nan, dtype=torch.float64) if isinstance(k, ShadingKey)
-                        else key_distance(noise, k).to(torch.float64) for k in keys], dim=1).numpy()
+    dist = torch.stack([_distance(noise, k) for k in keys], dim=1).numpy()
     if null is not None and settings.test != "cosine":
         raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
     tested = [test_key(noise, k, settings, null) for k in keys]
@@ -121,7 +140,7 @@ def check_null(null: NoiseNull, generator: Generator, settings: DetectSettings, 
     if settings.test != "cosine":
         raise ValueError(f"a calibrated null goes with the cosine test, not {settings.test!r}")
     fp = generator.fingerprint()
-    if any(isinstance(k, ShadingKey) for k in keys):
+    if any(is_shading(k) for k in keys):
         raise ValueError("a calibrated null is for Tree-Ring keys; Gaussian Shading's binomial test needs none")
     if null.generator and null.generator != fp:
         raise ValueError(f"the null was calibrated on another generator (fingerprint {null.generator}, this one "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from diffeval.data import CLASS_NAMES, class_prompt
@@ -11,6 +12,7 @@ from diffeval.generators import Generator
 
 from .gaussian_shading import ShadingKey, shade
 from .keys import WatermarkKey
+from .keyset import KeySet, member_index
 from .statistics import inject
 
 
@@ -45,9 +47,28 @@ def initial_noise(generator: Generator, n: int, seed: int, first_index: int = 0)
     return generator.initial_noise(n, seed, first_index)
 
 
+def marked_noise(generator: Generator, key: WatermarkKey | ShadingKey | KeySet | None, n: int, seed: int,
+                 first_index: int = 0) -> torch.Tensor:
+    """(n, *noise_shape) float32: the initial noise of samples first_index .. first_index + n - 1 of ``seed``
+    carrying ``key`` (None: unmarked). A key set marks sample i with member ``keyset.member_index(seed, i)``."""
+    if key is not None:
+        key.check_shape(tuple(generator.noise_shape))
+    if isinstance(key, KeySet):
+        which = member_index(seed, range(first_index, first_index + n), key.size)
+        z = torch.empty(n, *generator.noise_shape)
+        for j in np.unique(which):
+            rows = np.flatnonzero(which == j)
+            z[rows] = torch.cat([marked_noise(generator, key.members[j], 1, seed, first_index + int(i)) for i in rows])
+        return z
+    if isinstance(key, ShadingKey):
+        return shade(key, n, seed, first_index)
+    z = initial_noise(generator, n, seed, first_index)
+    return inject(z, key) if isinstance(key, WatermarkKey) else z
+
+
 def generate(
     generator: Generator,
-    key: WatermarkKey | ShadingKey | None,
+    key: WatermarkKey | ShadingKey | KeySet | None,
     n: int,
     settings: EmbedSettings | None = None,
     first_index: int = 0,
@@ -56,16 +77,10 @@ def generate(
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1]; marked with ``key`` when it is given, else the unmarked twins
     (Tree-Ring: same noise before injection; both schemes: same conditions). A Gaussian Shading key draws its own
-    initial latents (``gaussian_shading.shade``, from the same seed and indices)."""
+    initial latents (``gaussian_shading.shade``, from the same seed and indices); a key set marks each image with one
+    member (``marked_noise``)."""
     s = settings or EmbedSettings()
-    if isinstance(key, ShadingKey):
-        key.check_shape(tuple(generator.noise_shape))
-        z = shade(key, n, s.seed, first_index)
-    else:
-        z = initial_noise(generator, n, s.seed, first_index)
-    if isinstance(key, WatermarkKey):
-        key.check_shape(tuple(z.shape[1:]))
-        z = inject(z, key)
+    z = marked_noise(generator, key, n, s.seed, first_index)
     cond = default_conditions(generator, n, first_index) if conditions is None else conditions
     return generator.sample(
         n, steps=s.steps, sampler=s.sampler or generator.ode_sampler, guidance=s.guidance,

@@ -61,7 +61,8 @@ class ForgeryConfig:
     """``keys`` victim keys per scheme (seeds ``key_seed`` ..); for each, the victim marks ``max(known)`` images
     (seed ``embed.seed``, key k: indices k * max(known) ..), and the attacker forges ``targets`` images per attack
     and N in ``known`` (the first N marked images). Tree-Ring keys: ``pattern`` at ``radius`` / ``channels``
-    (None / (): ``keys.default_geometry``)."""
+    (None / (): ``keys.default_geometry``). ``subkeys`` > 1: every victim key is a key set of that many members
+(``watermark.keyset``)."""
 
     generator: str = "sd3"
     schemes: tuple[str, ...] = SCHEMES
@@ -70,6 +71,7 @@ class ForgeryConfig:
     inner_radius: float = 0.0
     channels: tuple[int, ...] = ()
     keys: int = 5
+    subkeys: int = 1
     known: tuple[int, ...] = (1, 4, 16)
     targets: int = 50
     key_seed: int = 0
@@ -81,7 +83,8 @@ class ForgeryConfig:
     def __post_init__(self) -> None:
         if not self.known:
             raise ValueError("--known: give at least one number of known marked images")
-        require_ints({"keys": (self.keys, 1), "targets": (self.targets, 1), "known": (min(self.known, key=_order), 1)})
+        require_ints({"keys": (self.keys, 1), "subkeys": (self.subkeys, 1), "targets": (self.targets, 1),
+                      "known": (min(self.known, key=_order), 1)})
         require_seeds(key_seed=self.key_seed, last_key_seed=self.key_seed + self.keys - 1, seed=self.embed.seed)
         if self.embed.seed == ATTACKER_SEED:
             raise ValueError(f"--seed: {ATTACKER_SEED} is the attacker's seed; the victim's must differ")
@@ -131,7 +134,8 @@ def pixel_forgery(marked: torch.Tensor, clean_reference: torch.Tensor, targets: 
 
 def _victim_key(g: Generator, cfg: ForgeryConfig, scheme: str, k: int) -> WatermarkKey | ShadingKey:
     pattern = "gaussian-shading" if scheme == "gaussian-shading" else cfg.pattern
-    return evaluation_key(g, pattern, cfg.key_seed + k, f"{scheme}-{k}", cfg.radius, cfg.channels, cfg.inner_radius)
+    return evaluation_key(g, pattern, cfg.key_seed + k, f"{scheme}-{k}", cfg.radius, cfg.channels, cfg.inner_radius,
+                          subkeys=cfg.subkeys)
 
 
 def _row(gname: str, scheme: str, key, attack: str, n_known: int, score: torch.Tensor, p: torch.Tensor,

@@ -198,11 +198,24 @@ def shading_test(
     return acc, torch.from_numpy(np.asarray(p, dtype=np.float64))
 
 
-def save_shading_key(key: ShadingKey, path: str | Path) -> Path:
-    """Write the key (secret and message) to a safetensors file readable by its owner only, atomically."""
+def shading_record(key: ShadingKey) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header metadata, tensors) of ``key`` as its file stores them (``save_shading_key``)."""
     meta = {"format": GS_FORMAT, "version": "1", "shape": json.dumps(list(key.shape)), "secret": key.secret.hex(),
             "channel_factor": str(key.channel_factor), "spatial_factor": str(key.spatial_factor), "name": key.name}
-    return atomic_write_bytes(path, save({"message": key.message.contiguous()}, metadata=meta), mode=GS_FILE_MODE)
+    return meta, {"message": key.message.contiguous()}
+
+
+def shading_from_record(meta: dict, tensors: dict[str, torch.Tensor], name: str = "") -> ShadingKey:
+    """The key of a ``shading_record`` (``name`` where the record has none); KeyError / ValueError if damaged."""
+    return ShadingKey(tuple(json.loads(meta["shape"])), bytes.fromhex(meta["secret"]),
+                      tensors["message"].to(torch.uint8), int(meta["channel_factor"]), int(meta["spatial_factor"]),
+                      meta.get("name") or name)
+
+
+def save_shading_key(key: ShadingKey, path: str | Path) -> Path:
+    """Write the key (secret and message) to a safetensors file readable by its owner only, atomically."""
+    meta, tensors = shading_record(key)
+    return atomic_write_bytes(path, save(tensors, metadata=meta), mode=GS_FILE_MODE)
 
 
 def load_shading_key(path: str | Path) -> ShadingKey:
@@ -210,8 +223,6 @@ def load_shading_key(path: str | Path) -> ShadingKey:
     path = Path(path)
     meta, tensors = read_tagged_file(path, GS_FORMAT, ("message",), "a diffeval Gaussian Shading key file", "key file")
     try:
-        return ShadingKey(tuple(json.loads(meta["shape"])), bytes.fromhex(meta["secret"]),
-                          tensors["message"].to(torch.uint8), int(meta["channel_factor"]), int(meta["spatial_factor"]),
-                          meta.get("name") or path.stem)
+        return shading_from_record(meta, tensors, path.stem)
     except (KeyError, ValueError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: damaged Gaussian Shading key file ({exc})") from None

@@ -29,10 +29,13 @@ class KeygenJob:
     seed: int | None = None
     count: int = 1
     layout: str = "centred"
+    subkeys: int = 1
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
-        require_ints({"count": (self.count, 1)})
+        require_ints({"count": (self.count, 1), "subkeys": (self.subkeys, 1)})
+        if self.subkeys > 1 and self.layout != "centred":
+            raise ValueError("--subkeys: key sets have the centred layout")
         if self.scheme not in ("tree-ring", "gaussian-shading"):
             raise ValueError(f"--scheme: tree-ring or gaussian-shading, not {self.scheme!r}")
         if self.seed is not None:  # key i is drawn from seed + i
@@ -51,16 +54,27 @@ def run_keygen(job: KeygenJob) -> str:
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
+        seed = None if job.seed is None else job.seed + i
+        if job.subkeys > 1:
+            from .keyset import make_keyset, save_keyset
+
+            geometry = {} if job.scheme == "gaussian-shading" else {
+                "pattern": job.pattern, "radius": radius, "channels": channels, "inner_radius": job.inner_radius}
+            ks = make_keyset(shape, job.subkeys, job.scheme, seed, name=path.stem, **geometry)
+            save_keyset(ks, path)
+            lines.append(f"{path}: key set of {ks.size} {ks.pattern} members, shape {shape}, fingerprint "
+                         f"{ks.fingerprint}")
+            continue
         if job.scheme == "gaussian-shading":
             from .gaussian_shading import make_shading_key, save_shading_key
 
-            gs = make_shading_key(shape, None if job.seed is None else job.seed + i, name=path.stem)
+            gs = make_shading_key(shape, seed, name=path.stem)
             save_shading_key(gs, path)
             lines.append(f"{path}: Gaussian Shading key, {gs.bits} message bits x {gs.copies} copies, shape {shape}, "
                          f"fingerprint {gs.fingerprint}")
             continue
-        key = make_key(shape, job.pattern, radius, channels, None if job.seed is None else job.seed + i,
-                       name=path.stem, inner_radius=job.inner_radius, layout=job.layout)
+        key = make_key(shape, job.pattern, radius, channels, seed, name=path.stem, inner_radius=job.inner_radius,
+                       layout=job.layout)
         save_key(key, path)
         lines.append(f"{path}: {job.pattern} key ({job.layout}), radius {radius:g}, channels {list(channels)}, "
                      f"shape {shape}, fingerprint {key.fingerprint}")
@@ -203,12 +217,14 @@ def run_calibrate(job: CalibrateJob) -> str:
     from .embed import EmbedSettings
     from .keyfiles import load_any_key
     from .keys import WatermarkKey, key_geometry, make_key
+    from .keyset import KeySet
     from .null import save_null
 
     ensure_writable(Path(job.out_path).parent)
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     if job.key_path:
         key = load_any_key(job.key_path)
+        key = key.members[0] if isinstance(key, KeySet) and not key.shading else key  # members share the geometry
         if not isinstance(key, WatermarkKey):
             raise ValueError(f"{job.key_path} is a Gaussian Shading key: its binomial test needs no calibrated null")
         key.check_shape(g.noise_shape)

@@ -187,9 +187,8 @@ def key_geometry(generator, radius: float | None = None, channels=()) -> tuple[f
     return (default_radius if radius is None else radius), (tuple(channels) or default_channels)
 
 
-def save_key(key: WatermarkKey, path: str | Path) -> Path:
-    """Write ``key`` to a safetensors file (values + mask, settings in the header), atomically."""
-    path = Path(path)
+def key_record(key: WatermarkKey) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header metadata, tensors) of ``key`` as its file stores them (``save_key``; key sets store several)."""
     meta = {
         "format": KEY_FORMAT,
         "version": "1",
@@ -207,7 +206,30 @@ def save_key(key: WatermarkKey, path: str | Path) -> Path:
         "values_imag": key.values.imag.contiguous(),
         "mask": key.mask.to(torch.uint8),
     }
-    return atomic_write_bytes(path, save(tensors, metadata=meta), mode=KEY_FILE_MODE)
+    return meta, tensors
+
+
+def key_from_record(meta: dict, tensors: dict[str, torch.Tensor], name: str = "") -> WatermarkKey:
+    """The key of a ``key_record`` (``name`` where the record has none); KeyError / ValueError if damaged."""
+    values = torch.complex(tensors["values_real"].double(), tensors["values_imag"].double())
+    return WatermarkKey(
+        pattern=meta["pattern"],
+        radius=float(meta["radius"]),
+        channels=tuple(json.loads(meta["channels"])),
+        shape=tuple(json.loads(meta["shape"])),
+        seed=int(meta["seed"]),
+        values=values,
+        mask=tensors["mask"].bool(),
+        name=meta.get("name") or name,
+        inner_radius=float(meta.get("inner_radius", "0.0")),
+        layout=meta.get("layout", "centred"),
+    )
+
+
+def save_key(key: WatermarkKey, path: str | Path) -> Path:
+    """Write ``key`` to a safetensors file (values + mask, settings in the header), atomically."""
+    meta, tensors = key_record(key)
+    return atomic_write_bytes(Path(path), save(tensors, metadata=meta), mode=KEY_FILE_MODE)
 
 
 def read_tagged_file(path: Path, fmt: str, names: tuple[str, ...], what: str, kind: str,
@@ -232,16 +254,7 @@ def load_key(path: str | Path) -> WatermarkKey:
     path = Path(path)
     meta, tensors = read_tagged_file(path, KEY_FORMAT, ("values_real", "values_imag", "mask"),
                                      "a diffeval watermark key file", "key file")
-    values = torch.complex(tensors["values_real"].double(), tensors["values_imag"].double())
-    return WatermarkKey(
-        pattern=meta["pattern"],
-        radius=float(meta["radius"]),
-        channels=tuple(json.loads(meta["channels"])),
-        shape=tuple(json.loads(meta["shape"])),
-        seed=int(meta["seed"]),
-        values=values,
-        mask=tensors["mask"].bool(),
-        name=meta.get("name") or path.stem,
-        inner_radius=float(meta.get("inner_radius", "0.0")),
-        layout=meta.get("layout", "centred"),
-    )
+    try:
+        return key_from_record(meta, tensors, path.stem)
+    except (KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: damaged watermark key file ({exc})") from None

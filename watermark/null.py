@@ -22,6 +22,9 @@ whatever its values, is calibrated by it.
   the latent ``sd3`` with the 216-coordinate annulus key it gave FPR 0.022 on average at alpha = 0.01 (300 keys,
   1,000 unmarked test images), the split 0.0105 (``benchmarks/null_calibration.py``).
 
+A key set (``watermark.keyset``) is calibrated the same way: its statistic is the largest member cosine, ranked
+among the reference images' largest member cosines, so the empirical p-value stays exact for the set.
+
 Calibration images must not be the evaluation images: ``calibrate.calibrate_null`` draws them from its own seed.
 """
 
@@ -42,6 +45,7 @@ from diffeval.io import atomic_write_bytes
 
 from .fourier import coordinates, spectrum
 from .keys import WatermarkKey, read_tagged_file
+from .keyset import KeySet
 
 NULL_FORMAT = "diffeval-watermark-null"
 NULL_METHODS = ("gaussian", "empirical")
@@ -101,8 +105,12 @@ class NoiseNull:
     def dim(self) -> int:
         return int(self.coords.shape[1])
 
-    def check(self, key: WatermarkKey) -> None:
-        """Raise ValueError unless ``key`` has this null's geometry."""
+    def check(self, key: WatermarkKey | KeySet) -> None:
+        """Raise ValueError unless ``key`` (every member of a key set) has this null's geometry."""
+        for member in getattr(key, "members", ()):
+            self.check(member)
+        if isinstance(key, KeySet):
+            return
         if geometry_of(key) != self.geometry:
             g = self.geometry
             raise ValueError(f"key {key.label} (shape {list(key.shape)}, channels {list(key.channels)}, "
@@ -134,19 +142,29 @@ def estimate_null(
     return NoiseNull(key_coordinates(noise, key), geometry_of(key), generator, dict(settings or {}))
 
 
+def set_cosine(null: NoiseNull, y: torch.Tensor, key: WatermarkKey | KeySet) -> torch.Tensor:
+    """(N, M) coordinates -> (N,) float64: ``null.cosine`` with the key, or the largest over a key set's members."""
+    members = key.members if isinstance(key, KeySet) else (key,)
+    return torch.stack([null.cosine(y, m) for m in members]).amax(0)
+
+
 def calibrated_test(
-    noise: torch.Tensor, key: WatermarkKey, null: NoiseNull, method: str = "empirical"
+    noise: torch.Tensor, key: WatermarkKey | KeySet, null: NoiseNull, method: str = "empirical"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(score, p_value), both (N,) float64: the whitened cosine (large = marked) and its p-value under ``null``
-    (``method``: "gaussian" Beta tail, or "empirical" conformal rank among the calibration images)."""
+    (``method``: "gaussian" Beta tail, or "empirical" conformal rank among the calibration images). A key set: the
+    largest member cosine; "gaussian" then multiplies the tail by the number of members (Bonferroni), "empirical"
+    ranks it among the reference images' largest member cosines (exact)."""
     if method not in NULL_METHODS:
         raise ValueError(f"method must be one of {', '.join(NULL_METHODS)}, got {method!r}")
-    cos = null.cosine(key_coordinates(noise, key), key)
+    null.check(key)
+    first = key.members[0] if isinstance(key, KeySet) else key
+    cos = set_cosine(null, key_coordinates(noise, first), key)
     if method == "gaussian":
-        m = null.dim
-        p = stats.beta.sf(((1 + cos) / 2).numpy(), (m - 1) / 2, (m - 1) / 2)
+        m, s = null.dim, (key.size if isinstance(key, KeySet) else 1)
+        p = np.minimum(1.0, s * stats.beta.sf(((1 + cos) / 2).numpy(), (m - 1) / 2, (m - 1) / 2))
         return cos, torch.from_numpy(np.asarray(p, dtype=np.float64))
-    ref = np.sort(null.cosine(null.reference, key).numpy())
+    ref = np.sort(set_cosine(null, null.reference, key).numpy())
     above = len(ref) - np.searchsorted(ref, cos.numpy(), side="left")  # reference scores >= each score
     return cos, torch.from_numpy((1.0 + above) / (len(ref) + 1.0))
 

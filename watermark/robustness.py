@@ -13,6 +13,9 @@ its pattern (the first of the evaluation keys, then decoy keys from the seeds af
 so identification among 256 keys needs only K marked sets. ``report.over_keys`` summarises the rows over keys
 (median, 10th percentile, worst).
 
+With ``subkeys`` = S > 1 every key is a key set of S members (``watermark.keyset``): each marked image carries one
+member, and the test takes the best member.
+
 With ``calibrate`` = N > 0 the test is calibrated (``null.calibrated_test``, ``detect.null_method``) on N unmarked
 images of their own seed (``calibrate.CALIBRATION_SEED``), inverted without attack: the detector of a deployment,
 which knows the generator but not the attack.
@@ -49,6 +52,7 @@ from .detect import DetectSettings, recover_noise, test_key
 from .embed import EmbedSettings, generate
 from .gaussian_shading import ShadingKey, make_shading_key
 from .keys import WatermarkKey, key_geometry, make_key
+from .keyset import KeySet, is_shading, make_keyset
 from .null import NoiseNull, estimate_null, key_coordinates
 
 ROBUSTNESS_COLUMNS = [
@@ -80,6 +84,7 @@ class RobustnessConfig:
     n: int = 50
     n_unmarked: int | None = None
     keys: int = 20
+    subkeys: int = 1
     calibrate: int = 0
     attacks: str = "paper"
     key_seed: int = 0
@@ -95,7 +100,8 @@ class RobustnessConfig:
 
     def __post_init__(self) -> None:
         require_ints({"n": (self.n, 1), "n_unmarked": (1 if self.n_unmarked is None else self.n_unmarked, 1),
-                      "keys": (self.keys, 1), "calibrate": (self.calibrate, 0), "regen_steps": (self.regen_steps, 1)})
+                      "keys": (self.keys, 1), "subkeys": (self.subkeys, 1), "calibrate": (self.calibrate, 0),
+                      "regen_steps": (self.regen_steps, 1)})
         if self.calibrate and self.detect.test != "cosine":
             raise ValueError(f"--calibrate goes with the cosine test, not {self.detect.test!r}")
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 2 for m in self.identify):
@@ -238,13 +244,21 @@ def _marked_parts(cfg: RobustnessConfig, key: WatermarkKey, k: int) -> dict:
 
 
 def evaluation_key(g: Generator, pattern: str, seed: int, name: str, radius: float | None = None,
-                   channels: tuple[int, ...] = (), inner_radius: float = 0.0, layout: str = "centred"
-                   ) -> WatermarkKey | ShadingKey:
+                   channels: tuple[int, ...] = (), inner_radius: float = 0.0, layout: str = "centred",
+                   subkeys: int = 1) -> WatermarkKey | ShadingKey | KeySet:
     """A key for ``g``'s noise: Gaussian Shading for the pattern "gaussian-shading", else a Tree-Ring key of
-    ``pattern`` at ``radius`` / ``channels`` (None / (): ``keys.default_geometry``)."""
+    ``pattern`` at ``radius`` / ``channels`` (None / (): ``keys.default_geometry``); ``subkeys`` > 1: a key set of
+    that many members drawn from ``seed`` (``keyset.make_keyset``)."""
+    r, ch = key_geometry(g, radius, channels)
+    if subkeys > 1:
+        if layout != "centred":
+            raise ValueError("--subkeys: key sets have the centred layout")
+        if pattern == GAUSSIAN_SHADING:
+            return make_keyset(g.noise_shape, subkeys, GAUSSIAN_SHADING, seed=seed, name=name)
+        return make_keyset(g.noise_shape, subkeys, seed=seed, name=name, pattern=pattern, radius=r, channels=ch,
+                           inner_radius=inner_radius)
     if pattern == GAUSSIAN_SHADING:
         return make_shading_key(g.noise_shape, seed=seed, name=name)
-    r, ch = key_geometry(g, radius, channels)
     return make_key(g.noise_shape, pattern, r, ch, seed=seed, name=name, inner_radius=inner_radius, layout=layout)
 
 
@@ -254,7 +268,7 @@ def _make_keys(g: Generator, cfg: RobustnessConfig, first: int = 0, count: int |
     ``first`` / ``count``: keys k = first .. first + count - 1 instead."""
     ks = range(first, first + (cfg.keys if count is None else count))
     return {p: [evaluation_key(g, p, cfg.key_seed + k, p if cfg.keys == 1 else f"{p}-{k}", cfg.radius, cfg.channels,
-                               cfg.inner_radius, cfg.layout) for k in ks] for p in cfg.patterns}
+                               cfg.inner_radius, cfg.layout, cfg.subkeys) for k in ks] for p in cfg.patterns}
 
 
 def _decoy_keys(g: Generator, cfg: RobustnessConfig) -> dict[str, list[WatermarkKey | ShadingKey]]:
@@ -293,10 +307,10 @@ def calibration_noise(g: Generator, cfg: RobustnessConfig, cache: TensorCache, b
 def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: TensorCache, base: dict, keys: dict,
                       progress: bool) -> NoiseNull | None:
     """The null of the Tree-Ring keys' geometry from ``calibration_noise``; None without Tree-Ring keys."""
-    tree_ring = [key for pattern_keys in keys.values() for key in pattern_keys if isinstance(key, WatermarkKey)]
+    tree_ring = [key for pattern_keys in keys.values() for key in pattern_keys if not is_shading(key)]
     if not tree_ring:
         return None
-    first = tree_ring[0]
+    first = tree_ring[0].members[0] if isinstance(tree_ring[0], KeySet) else tree_ring[0]
     m = int(key_coordinates(torch.zeros(1, *first.shape), first).shape[1])
     if cfg.calibrate < m + 2:
         raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")

@@ -9,6 +9,8 @@ from .options import trust_pickle
 PATTERN_CHOICE = click.Choice(["rings", "rand", "zeros"])
 DETECT_OPTIONS = ("inv_steps", "fixed_point", "alpha", "sigma", "test", "gs_statistic")
 SCHEME_CHOICE = click.Choice(["tree-ring", "gaussian-shading"])
+SUBKEYS_HELP = ("Members per key: > 1 makes a key set, each marked image carrying one of that many independent "
+                "patterns (one key's images no longer share one pattern; detection takes the best member).")
 
 
 def _detect_options(f):
@@ -71,6 +73,7 @@ def watermark() -> None:
 @click.option("--layout", type=click.Choice(["centred", "paper"]), default="centred", show_default=True,
               help="paper: Wen et al.'s off-centre disc and complex ring values (reproduces their numbers; use "
                    "--test paper with it).")
+@click.option("--subkeys", type=int, default=1, show_default=True, help=SUBKEYS_HELP)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Key file (.safetensors). Keep it private.")
 @trust_pickle
@@ -173,6 +176,7 @@ def detect(**options) -> None:
 @click.option("--keys", type=int, default=20, show_default=True,
               help="Independent keys per pattern (seeds --key-seed ..): every figure is reported over them.")
 @click.option("--key-seed", type=int, default=0, show_default=True, help="Seed of the first evaluation key.")
+@click.option("--subkeys", type=int, default=1, show_default=True, help=SUBKEYS_HELP)
 @click.option("--identify", default="", show_default=True,
               help="Comma list of candidate counts, e.g. 2,16,256: identification among m keys per key (its own and "
                    "m - 1 others of its pattern: the evaluation keys, then decoy keys of the seeds after them).")
@@ -220,6 +224,7 @@ def robustness(out_dir: str, no_progress: bool, **options) -> None:
 @click.option("--channel", "channels", type=int, multiple=True, help="Tree-Ring keyed channel(s) (repeat).")
 @click.option("--keys", type=int, default=5, show_default=True, help="Victim keys per scheme (seeds --key-seed ..).")
 @click.option("--key-seed", type=int, default=0, show_default=True)
+@click.option("--subkeys", type=int, default=1, show_default=True, help=SUBKEYS_HELP)
 @click.option("--known", default="1,4,16", show_default=True,
               help="Comma list of N, the number of marked images the attacker holds.")
 @click.option("--targets", type=int, default=50, show_default=True, help="Forged images per attack, N and key.")
