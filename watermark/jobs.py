@@ -199,6 +199,7 @@ class CalibrateJob:
     channels: tuple[int, ...] = ()
     n: int = 1000
     seed: int = CALIBRATION_SEED
+    attacks: str = ""
     steps: int | None = None
     guidance: float | None = None
     detect: DetectSettings = field(default_factory=DetectSettings)
@@ -235,8 +236,12 @@ def run_calibrate(job: CalibrateJob) -> str:
     if job.n < dim + 2:  # before the generation and inversion work
         raise ValueError(f"the key region has {dim} coordinates: calibrate with --n >= {dim + 2} (1,000 or more "
                          "for a p-value rule at alpha = 0.01)")
+    from .attacks import attacks_from
+    from .robustness import attack_tools
+
+    attacks = tuple(a for a in attacks_from(job.attacks) if a.kind != "none")  # clean is the null's own reference
     embed = EmbedSettings(steps=job.steps, guidance=job.guidance, seed=job.seed)
-    null = calibrate_null(g, key, job.n, embed, job.detect, progress=True)
+    null = calibrate_null(g, key, job.n, embed, job.detect, progress=True, attacks=attacks, tools=attack_tools(g))
     path = save_null(null, job.out_path)
     sd = null.coords.std(0)
     return (f"{path}: null of {null.dim} coordinates (radius {key.radius:g}, channels {list(key.channels)}) from "
@@ -263,6 +268,7 @@ def robustness_config(generators: tuple[str, ...], baselines: str, steps: int | 
     from .robustness import RobustnessConfig
 
     attacks_from(settings["attacks"])  # fail early on a bad attack list
+    attacks_from(settings.get("calibrate_attacks", ""))
     methods = BASELINES if baselines == "all" else tuple(b for b in baselines.split(",") if b)
     unknown = [b for b in methods if b not in BASELINES]
     if unknown:

@@ -18,7 +18,8 @@ member, and the test takes the best member.
 
 With ``calibrate`` = N > 0 the test is calibrated (``null.calibrated_test``, ``detect.null_method``) on N unmarked
 images of their own seed (``calibrate.CALIBRATION_SEED``), inverted without attack: the detector of a deployment,
-which knows the generator but not the attack.
+which knows the generator but not the attack. ``calibrate_attacks`` (an attack list like ``attacks``) adds the same
+images under those attacks as references (``null.NoiseNull.conditions``): the rule then holds under each of them.
 
 Every expensive result (generated images, recovered noise per attack) is cached under
 ``out/cache`` with a hash of everything it depends on, so an interrupted run resumes where it stopped
@@ -53,7 +54,7 @@ from .embed import EmbedSettings, generate
 from .gaussian_shading import ShadingKey, make_shading_key
 from .keys import WatermarkKey, key_geometry, make_key
 from .keyset import KeySet, is_shading, make_keyset
-from .null import NoiseNull, estimate_null, key_coordinates
+from .null import NoiseNull, estimate_null, fit_count, key_coordinates
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "key", "key_fingerprint", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr",
@@ -86,6 +87,7 @@ class RobustnessConfig:
     keys: int = 20
     subkeys: int = 1
     calibrate: int = 0
+    calibrate_attacks: str = ""
     attacks: str = "paper"
     key_seed: int = 0
     attack_seed: int = 0
@@ -102,6 +104,8 @@ class RobustnessConfig:
         require_ints({"n": (self.n, 1), "n_unmarked": (1 if self.n_unmarked is None else self.n_unmarked, 1),
                       "keys": (self.keys, 1), "subkeys": (self.subkeys, 1), "calibrate": (self.calibrate, 0),
                       "regen_steps": (self.regen_steps, 1)})
+        if self.calibrate_attacks and not self.calibrate:
+            raise ValueError("--calibrate-attacks: give --calibrate N (the calibration images to attack)")
         if self.calibrate and self.detect.test != "cosine":
             raise ValueError(f"--calibrate goes with the cosine test, not {self.detect.test!r}")
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 2 for m in self.identify):
@@ -178,6 +182,12 @@ def autoencode_fn(own: Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     return autoencode
 
 
+def attack_tools(g: Generator, regen_generator: str = "auto", regen_steps: int = 20) -> dict:
+    """The ``regen`` and ``autoencode`` callables an ``Attack`` on ``g``'s images needs."""
+    return {"regen": _regen_fn(regen_generator_name(regen_generator, g), regen_steps, g),
+            "autoencode": autoencode_fn(g)}
+
+
 def _regen_fn(name: str | None, steps: int, own: Generator) -> Callable:
     state: dict = {}
 
@@ -205,7 +215,7 @@ def run_robustness(
     for gname in cfg.generators:
         g = load_generator(gname, trust_pickle=cfg.trust_pickle)
         regen_name = regen_generator_name(cfg.regen_generator, g)
-        regen = _regen_fn(regen_name, cfg.regen_steps, g)
+        regen = attack_tools(g, cfg.regen_generator, cfg.regen_steps)["regen"]
         base = {"g": g.fingerprint(), "embed": asdict(cfg.embed)}
         keys = _make_keys(g, cfg)
         decoys = _decoy_keys(g, cfg)
@@ -292,16 +302,29 @@ def _marked_images(g: Generator, cfg: RobustnessConfig, keys: dict[str, list[Wat
 
 
 def calibration_noise(g: Generator, cfg: RobustnessConfig, cache: TensorCache, base: dict,
-                      progress: bool = False) -> torch.Tensor:
+                      progress: bool = False, attack: Attack | None = None, tools: dict | None = None
+                      ) -> torch.Tensor:
     """Noise (cfg.calibrate, *noise_shape) recovered from ``cfg.calibrate`` unmarked images of seed
-    CALIBRATION_SEED, inverted with ``cfg.detect``'s settings and no attack (both cached)."""
+    CALIBRATION_SEED as 8-bit images (``attack`` None: no attack; else the reference images after the first
+    ``null.fit_count`` under that attack, seeded CALIBRATION_SEED, with ``tools``), inverted with ``cfg.detect``'s
+    settings (images and noise cached)."""
     embed = replace(cfg.embed, seed=CALIBRATION_SEED)
     parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
     images = cache.get(f"{g.info.name}-calibration", parts,
                        functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
-    inv = cfg.detect.inversion_parts()
-    return cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv},
-                     functools.partial(recover_noise, g, images, cfg.detect, progress))
+    attack = attack or attacks_from("clean")[0]
+    inv = {**cfg.detect.inversion_parts(), "attack": attack.name, "seed": CALIBRATION_SEED}
+    if attack.kind == "regen" or any(p.kind == "regen" for p in attack.parts):
+        inv["regen"] = [cfg.regen_generator, cfg.regen_steps]
+
+    if attack.kind != "none":
+        images = images[fit_count(cfg.calibrate):]  # attacked references: the images the whitener is not fitted on
+        inv["rows"] = "reference"
+
+    def invert() -> torch.Tensor:
+        return recover_noise(g, attack(images, seed=CALIBRATION_SEED, **(tools or {})), cfg.detect, progress)
+
+    return cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv}, invert)
 
 
 def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: TensorCache, base: dict, keys: dict,
@@ -315,7 +338,11 @@ def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: TensorCache, b
     if cfg.calibrate < m + 2:
         raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")
     noise = calibration_noise(g, cfg, cache, base, progress)
-    null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": CALIBRATION_SEED})
+    tools = attack_tools(g, cfg.regen_generator, cfg.regen_steps)
+    attacked = {a.name: calibration_noise(g, cfg, cache, base, progress, a, tools)
+                for a in attacks_from(cfg.calibrate_attacks) if a.kind != "none"}
+    null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": CALIBRATION_SEED,
+                                                         "levels": 8, "attacks": list(attacked)}, attacked)
     for key in tree_ring:
         null.check(key)  # every pattern's keys share the geometry
     return null

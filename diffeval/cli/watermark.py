@@ -9,6 +9,9 @@ from .options import trust_pickle
 PATTERN_CHOICE = click.Choice(["rings", "rand", "zeros"])
 DETECT_OPTIONS = ("inv_steps", "fixed_point", "alpha", "sigma", "test", "gs_statistic")
 SCHEME_CHOICE = click.Choice(["tree-ring", "gaussian-shading"])
+CALIBRATE_ATTACKS_HELP = ("Also calibrate on the images under these attacks (a list like --attacks of robustness, "
+                          "or a preset such as paper-scaled): the p-value is the largest over clean and each "
+                          "attacked reference, so the false-positive rate holds under each of them.")
 SUBKEYS_HELP = ("Members per key: > 1 makes a key set, each marked image carrying one of that many independent "
                 "patterns (one key's images no longer share one pattern; detection takes the best member).")
 
@@ -122,6 +125,7 @@ def embed(**options) -> None:
               help="Inversion steps (detect with the same).")
 @click.option("--fixed-point", type=int, default=2, show_default=True,
               help="Fixed-point iterations per inversion step (detect with the same).")
+@click.option("--attacks", default="", help=CALIBRATE_ATTACKS_HELP)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Null file (.safetensors).")
 @trust_pickle
 def calibrate(inv_steps: int, fixed_point: int, **options) -> None:
@@ -185,6 +189,7 @@ def detect(**options) -> None:
                    "the false-positive rate for every key).")
 @click.option("--null-method", type=click.Choice(["empirical", "gaussian"]), default="empirical", show_default=True,
               help="With --calibrate: the conformal rank among the calibration images or the Beta tail.")
+@click.option("--calibrate-attacks", default="", help="With --calibrate: " + CALIBRATE_ATTACKS_HELP)
 @click.option("--n", type=int, default=50, show_default=True, help="Marked images per generator, pattern and key.")
 @click.option("--n-unmarked", type=int, default=None,
               help="Unmarked images per generator, shared by every key (default: KEYS * N, so every marked image "

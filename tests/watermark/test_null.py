@@ -184,3 +184,65 @@ def test_cli_calibrate_then_detect_with_the_null(tmp_path):
     assert r.exit_code != 0 and "another generator" in r.output, r.output
     r = run(main, ["watermark", "calibrate", "-g", "sd3-reflow", "--n", "5", "--out", str(tmp_path / "n2")], obj={})
     assert r.exit_code != 0 and "--n >= 15" in r.output and not (tmp_path / "n2").exists(), r.output
+
+
+def shifted(noise: torch.Tensor) -> torch.Tensor:
+    """An "attack" on the coloured null that moves what unmarked images invert to: a fixed low-frequency image
+    added to the noise (a key that correlates with it is falsely accepted far more often)."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 14), torch.linspace(-1, 1, 14), indexing="ij")
+    return noise + 0.4 * torch.cos(2.5 * xx + 1.5 * yy)
+
+
+def test_attacked_references_hold_the_rate_under_the_attack():
+    """Calibrated on clean images only, the rule's FPR under the shift ranges far above alpha for some of 30 keys;
+    with the shifted calibration images as a second reference (p = the larger conformal p-value), every key is at
+    most alpha + 4 standard errors under the shift, and on clean noise too."""
+    calib = coloured_noise(4000, seed=0)
+    key0 = keys(1, "rand")[0]
+    clean_only = estimate_null(calib, key0)
+    aware = estimate_null(calib, key0, attacked={"shift": shifted(calib[1200:])})
+    assert list(aware.references()) == ["clean", "shift"] and len(aware.conditions["shift"]) == 2800
+    clean, attacked = coloured_noise(4000, seed=1), shifted(coloured_noise(4000, seed=1))
+    band = 4 * (ALPHA * (1 - ALPHA) / len(clean)) ** 0.5
+
+    def fpr(noise, key, null):
+        return float((calibrated_test(noise, key, null)[1] < ALPHA).double().mean())
+
+    before = np.array([fpr(attacked, k, clean_only) for k in keys(30, "rand")])
+    after = np.array([fpr(attacked, k, aware) for k in keys(30, "rand")])
+    on_clean = np.array([fpr(clean, k, aware) for k in keys(30, "rand")])
+    assert before.max() > 2 * ALPHA, before
+    assert after.max() < ALPHA + band and on_clean.max() < ALPHA + band, (after, on_clean)
+    with pytest.raises(ValueError, match="empirical"):
+        calibrated_test(clean[:5], key0, aware, "gaussian")
+
+
+def test_a_null_with_attacked_references_round_trips(tmp_path):
+    calib = coloured_noise(600, seed=0)
+    key = keys(1, "rand")[0]
+    null = estimate_null(calib, key, attacked={"jpeg:50": shifted(calib[180:]), "rotation:15+jpeg:50": -calib[180:]})
+    back = load_null(save_null(null, tmp_path / "n.safetensors"))
+    assert list(back.conditions) == ["jpeg:50", "rotation:15+jpeg:50"]
+    assert all(torch.equal(back.conditions[k], v) for k, v in null.conditions.items())
+    with pytest.raises(ValueError, match="shape"):
+        estimate_null(calib, key, attacked={"bad": calib[:10]})
+
+
+def test_cli_calibrate_under_attacks_and_robustness_with_calibrate_attacks(tmp_path):
+    run = CliRunner().invoke
+    tiny = ["--inv-steps", "2", "--fixed-point", "0"]
+    r = run(main, ["watermark", "calibrate", "-g", "sd3-reflow", "--radius", "2.19", "--channel", "2", "--n", "20",
+                   "--attacks", "jpeg:50,rotation:15", *tiny, "--out", str(tmp_path / "null.safetensors")], obj={})
+    assert r.exit_code == 0, r.output
+    null = load_null(tmp_path / "null.safetensors")
+    assert list(null.conditions) == ["jpeg(50)", "rotation(15)"] and null.settings["attacks"] == list(null.conditions)
+    r = run(main, ["watermark", "calibrate", "-g", "sd3-reflow", "--n", "20", "--attacks", "jpeg:abc",
+                   "--out", str(tmp_path / "bad.safetensors")], obj={})
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    args = ["watermark", "robustness", "-g", "sd3-reflow", "--pattern", "rand", "--keys", "2", "--n", "2",
+            "--attacks", "clean,jpeg:50", "--no-quality", "--no-progress", *tiny]
+    r = run(main, [*args, "--calibrate", "16", "--calibrate-attacks", "jpeg:50", "--out", str(tmp_path / "r")], obj={})
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "r" / "robustness.csv")["fpr_at_alpha"].between(0, 1).all()
+    r = run(main, [*args, "--calibrate-attacks", "jpeg:50", "--out", str(tmp_path / "r2")], obj={})
+    assert r.exit_code == 1 and "--calibrate" in r.output and "Traceback" not in r.output, r.output
