@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffeval.io import atomic_write_text  # noqa: E402
+from diffeval.io import write_table  # noqa: E402
 from diffeval.watermark.attacks import attacks_from  # noqa: E402
 from diffeval.watermark.detect import DetectSettings  # noqa: E402
 from diffeval.watermark.embed import EmbedSettings  # noqa: E402
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=20)
     parser.add_argument("--calibrate", type=int, default=1000)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "attack_calibration"))
+    parser.add_argument("--summary-only", action="store_true", help="Only rebuild summary.{csv,md,json}.")
     args = parser.parse_args()
     out = Path(args.out)
     (out / "cache").mkdir(parents=True, exist_ok=True)
@@ -66,8 +67,9 @@ def main() -> None:
         folder.mkdir(exist_ok=True)
         if not (folder / "cache").exists():
             os.symlink("../cache", folder / "cache")
-        print(run_robustness_job(config(args.generator, args.keys, args.calibrate, calibrate_attacks), str(folder),
-                                 progress=True))
+        if not args.summary_only:
+            cfg = config(args.generator, args.keys, args.calibrate, calibrate_attacks)
+            print(run_robustness_job(cfg, str(folder), progress=True))
         s = over_keys(pd.read_csv(folder / "robustness.csv"), figures=FIGURES)
         s.insert(0, "null", name)
         frames.append(s)
@@ -75,17 +77,22 @@ def main() -> None:
     held = {a.name for a in attacks_from(HELD_BACK)}
     summary.insert(2, "calibrated_for", [("clean" if a == "clean" else "attack" if n == "aware-null" and a not in held
                                           else "no") for n, a in zip(summary["null"], summary["attack"], strict=True)])
+    print(write_summary(summary, args, out))
+
+
+def write_summary(summary: pd.DataFrame, args: argparse.Namespace, out: Path) -> str:
+    """summary.{csv,md,json} in ``out``; returns the Markdown."""
     cols = ["null", "attack", "calibrated_for", "keys", "fpr_at_alpha_median", "fpr_at_alpha_p10", "fpr_at_alpha_worst",
             "tpr_at_alpha_median", "tpr_at_alpha_p10", "auc_median"]
+    cmd = (f"`OMP_NUM_THREADS=1 python benchmarks/attack_calibration.py --generator {args.generator} "
+           f"--keys {args.keys} --calibrate {args.calibrate}`")
     md = (f"# Attack-aware calibration on `{args.generator}` ({args.keys} Tree-Ring rand keys, annulus 2-5, all "
-          f"channels)\n\n`OMP_NUM_THREADS=1 python benchmarks/attack_calibration.py --generator {args.generator} "
-          f"--keys {args.keys} --calibrate {args.calibrate}`\n\nalpha = 0.01; 200 unmarked and 10 marked images per "
-          "key under each attack; fpr p10: the 90th percentile over keys. calibrated_for: whether the null holds "
-          "references of that attack (held-back attacks: never).\n\n"
-          + summary[cols].to_markdown(index=False, floatfmt=".3g") + "\n")
-    summary.to_csv(out / "summary.csv", index=False)
-    atomic_write_text(out / "summary.md", md)
-    print(md)
+          f"channels)\n\n{cmd}\n\nalpha = 0.01; 200 unmarked and 10 marked images per key under each attack; fpr "
+          "p10: the 90th percentile over keys. calibrated_for: whether the null holds references of that attack "
+          "(held-back attacks: never).\n\n" + summary[cols].to_markdown(index=False, floatfmt=".3g") + "\n")
+    write_table(summary, out, "summary", settings={"generator": args.generator, "keys": args.keys,
+                                                    "calibrate": args.calibrate}, markdown=md)
+    return md
 
 
 if __name__ == "__main__":

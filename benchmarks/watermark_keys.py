@@ -31,7 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffeval.io import atomic_write_text  # noqa: E402
+from diffeval.io import write_table  # noqa: E402
 from diffeval.watermark.detect import DetectSettings  # noqa: E402
 from diffeval.watermark.embed import EmbedSettings  # noqa: E402
 from diffeval.watermark.jobs import run_robustness_job  # noqa: E402
@@ -111,8 +111,8 @@ def main() -> None:
           "p10: the 10th percentile of the keys ranked from the worst (90th for false-positive rates); "
           "tpr_strict: marked images at p < 1e-6; marked_score: mean cosine (whitened) or bit accuracy.\n\n"
           + summary[cols].to_markdown(index=False, floatfmt=".3g") + "\n")
-    summary.to_csv(out / "summary.csv", index=False)
-    atomic_write_text(out / "summary.md", md)
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "summary_only")}
+    write_table(summary, out, "summary", settings=settings, markdown=md)
     print(md)
 
 
