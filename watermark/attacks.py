@@ -61,6 +61,11 @@ class Attack:
     parts: tuple[Attack, ...] = field(default=())
 
     @property
+    def regenerates(self) -> bool:
+        """True if this attack or one of its parts is the regeneration attack (it needs a ``regen`` callable)."""
+        return self.kind == "regen" or any(p.regenerates for p in self.parts)
+
+    @property
     def name(self) -> str:
         if self.kind == "combo":
             return "+".join(p.name for p in self.parts)

@@ -6,16 +6,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
 from diffeval.generators import Generator
 from diffeval.images import levels
 
-from .attacks import Attack
+from .attacks import Attack, attacks_from
 from .detect import DetectSettings, recover_noise
 from .embed import EmbedSettings, generate
 from .keys import WatermarkKey
 from .null import NoiseNull, estimate_null, fit_count
 
 CALIBRATION_SEED = 7_919  # embed seed of the calibration images (evaluations use seeds 0 and 1)
+
+
+def calibration_attacks(spec: str) -> tuple[Attack, ...]:
+    """The attacks of an attack list (``attacks.attacks_from``) to calibrate under; "clean" is left out, the null's
+    own reference."""
+    return tuple(a for a in attacks_from(spec) if a.kind != "none")
+
+
+def calibration_images(images: torch.Tensor, attack: Attack | None = None, tools: dict | None = None) -> torch.Tensor:
+    """What is inverted of n calibration images (N, C, H, W): all of them as 8-bit levels (``attack`` None), or the
+    reference images (after the first ``null.fit_count(n)``, which the whitener never sees) under ``attack``, seeded
+    CALIBRATION_SEED (``tools``: its ``regen`` / ``autoencode`` callables, ``robustness.attack_tools``)."""
+    if attack is None or attack.kind == "none":
+        return levels(images)
+    return attack(images[fit_count(len(images)):], seed=CALIBRATION_SEED, **(tools or {}))
 
 
 def calibrate_null(
@@ -37,9 +54,8 @@ def calibrate_null(
     detect = detect or DetectSettings()
     key.check_shape(generator.noise_shape)
     images = generate(generator, None, n, embed, progress=progress)
-    noise = recover_noise(generator, levels(images), detect, progress)
-    ref = images[fit_count(n):]  # attacked references: the images the whitener is not fitted on
-    attacked = {a.name: recover_noise(generator, a(ref, seed=CALIBRATION_SEED, **(tools or {})), detect, progress)
+    noise = recover_noise(generator, calibration_images(images), detect, progress)
+    attacked = {a.name: recover_noise(generator, calibration_images(images, a, tools), detect, progress)
                 for a in attacks}
     settings = {"n": n, "embed_seed": embed.seed, "embed_steps": embed.steps, "embed_guidance": embed.guidance,
                 "embed_sampler": embed.sampler, "inv_steps": detect.steps, "fixed_point": detect.fixed_point,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from diffeval.data import CLASS_NAMES, class_prompt
@@ -55,11 +54,8 @@ def marked_noise(generator: Generator, key: WatermarkKey | ShadingKey | KeySet |
         key.check_shape(tuple(generator.noise_shape))
     if isinstance(key, KeySet):
         which = member_index(seed, range(first_index, first_index + n), key.size)
-        z = torch.empty(n, *generator.noise_shape)
-        for j in np.unique(which):
-            rows = np.flatnonzero(which == j)
-            z[rows] = torch.cat([marked_noise(generator, key.members[j], 1, seed, first_index + int(i)) for i in rows])
-        return z
+        rows = [marked_noise(generator, key.members[j], 1, seed, first_index + i) for i, j in enumerate(which.tolist())]
+        return torch.cat(rows) if rows else torch.empty(0, *generator.noise_shape)
     if isinstance(key, ShadingKey):
         return shade(key, n, seed, first_index)
     z = initial_noise(generator, n, seed, first_index)

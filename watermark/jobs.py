@@ -46,7 +46,9 @@ def run_keygen(job: KeygenJob) -> str:
     """Write the key file(s) (mode 0600); one line per key."""
     from diffeval.generators import load_generator
 
-    from .keys import key_geometry, make_key, save_key
+    from .gaussian_shading import ShadingKey, save_shading_key
+    from .keys import key_geometry, save_key
+    from .keyset import KeySet, make_any_key, save_keyset
 
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     shape = g.noise_shape
@@ -54,30 +56,21 @@ def run_keygen(job: KeygenJob) -> str:
     out, lines = Path(job.out_path), []
     for i in range(job.count):
         path = out if job.count == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.safetensors'}")
-        seed = None if job.seed is None else job.seed + i
-        if job.subkeys > 1:
-            from .keyset import make_keyset, save_keyset
-
-            geometry = {} if job.scheme == "gaussian-shading" else {
-                "pattern": job.pattern, "radius": radius, "channels": channels, "inner_radius": job.inner_radius}
-            ks = make_keyset(shape, job.subkeys, job.scheme, seed, name=path.stem, **geometry)
-            save_keyset(ks, path)
-            lines.append(f"{path}: key set of {ks.size} {ks.pattern} members, shape {shape}, fingerprint "
-                         f"{ks.fingerprint}")
-            continue
-        if job.scheme == "gaussian-shading":
-            from .gaussian_shading import make_shading_key, save_shading_key
-
-            gs = make_shading_key(shape, seed, name=path.stem)
-            save_shading_key(gs, path)
-            lines.append(f"{path}: Gaussian Shading key, {gs.bits} message bits x {gs.copies} copies, shape {shape}, "
-                         f"fingerprint {gs.fingerprint}")
-            continue
-        key = make_key(shape, job.pattern, radius, channels, seed, name=path.stem, inner_radius=job.inner_radius,
-                       layout=job.layout)
-        save_key(key, path)
-        lines.append(f"{path}: {job.pattern} key ({job.layout}), radius {radius:g}, channels {list(channels)}, "
-                     f"shape {shape}, fingerprint {key.fingerprint}")
+        pattern = "gaussian-shading" if job.scheme == "gaussian-shading" else job.pattern
+        key = make_any_key(shape, pattern, None if job.seed is None else job.seed + i, path.stem, radius, channels,
+                           job.inner_radius, job.layout, job.subkeys)
+        if isinstance(key, KeySet):
+            save_keyset(key, path)
+            lines.append(f"{path}: key set of {key.size} {key.pattern} members, shape {shape}, fingerprint "
+                         f"{key.fingerprint}")
+        elif isinstance(key, ShadingKey):
+            save_shading_key(key, path)
+            lines.append(f"{path}: Gaussian Shading key, {key.bits} message bits x {key.copies} copies, shape "
+                         f"{shape}, fingerprint {key.fingerprint}")
+        else:
+            save_key(key, path)
+            lines.append(f"{path}: {job.pattern} key ({job.layout}), radius {radius:g}, channels {list(channels)}, "
+                         f"shape {shape}, fingerprint {key.fingerprint}")
     return "\n".join(lines)
 
 
@@ -218,14 +211,14 @@ def run_calibrate(job: CalibrateJob) -> str:
     from .embed import EmbedSettings
     from .keyfiles import load_any_key
     from .keys import WatermarkKey, key_geometry, make_key
-    from .keyset import KeySet
+    from .keyset import region_key
     from .null import save_null
 
     ensure_writable(Path(job.out_path).parent)
     g = load_generator(job.generator, trust_pickle=job.trust_pickle)
     if job.key_path:
         key = load_any_key(job.key_path)
-        key = key.members[0] if isinstance(key, KeySet) and not key.shading else key  # members share the geometry
+        key = region_key(key)  # a key set's members share the geometry
         if not isinstance(key, WatermarkKey):
             raise ValueError(f"{job.key_path} is a Gaussian Shading key: its binomial test needs no calibrated null")
         key.check_shape(g.noise_shape)
@@ -236,10 +229,10 @@ def run_calibrate(job: CalibrateJob) -> str:
     if job.n < dim + 2:  # before the generation and inversion work
         raise ValueError(f"the key region has {dim} coordinates: calibrate with --n >= {dim + 2} (1,000 or more "
                          "for a p-value rule at alpha = 0.01)")
-    from .attacks import attacks_from
+    from .calibrate import calibration_attacks
     from .robustness import attack_tools
 
-    attacks = tuple(a for a in attacks_from(job.attacks) if a.kind != "none")  # clean is the null's own reference
+    attacks = calibration_attacks(job.attacks)
     embed = EmbedSettings(steps=job.steps, guidance=job.guidance, seed=job.seed)
     null = calibrate_null(g, key, job.n, embed, job.detect, progress=True, attacks=attacks, tools=attack_tools(g))
     path = save_null(null, job.out_path)

@@ -101,6 +101,30 @@ def is_shading(key: WatermarkKey | ShadingKey | KeySet) -> bool:
     return isinstance(key, ShadingKey) or (isinstance(key, KeySet) and key.shading)
 
 
+def region_key(key: WatermarkKey | ShadingKey | KeySet) -> WatermarkKey | ShadingKey:
+    """The key itself, or a key set's first member: what fixes the shape and (Tree-Ring) the key region, which the
+    members share."""
+    return key.members[0] if isinstance(key, KeySet) else key
+
+
+def make_any_key(shape: tuple[int, int, int], pattern: str, seed: int | None, name: str = "", radius: float = 4.0,
+                 channels: tuple[int, ...] = (0,), inner_radius: float = 0.0, layout: str = "centred",
+                 subkeys: int = 1) -> WatermarkKey | ShadingKey | KeySet:
+    """A key for (C, H, W) noise: Gaussian Shading for the pattern "gaussian-shading", else a Tree-Ring key of
+    ``pattern`` at ``radius`` / ``channels``; ``subkeys`` > 1: a key set of that many members drawn from ``seed``
+    (``make_keyset``). ``seed`` None draws the secret(s) from the OS."""
+    shading = pattern == "gaussian-shading"
+    if subkeys > 1:
+        if layout != "centred":
+            raise ValueError("--subkeys: key sets have the centred layout")
+        geometry = {} if shading else {"pattern": pattern, "radius": radius, "channels": channels,
+                                       "inner_radius": inner_radius}
+        return make_keyset(shape, subkeys, "gaussian-shading" if shading else "tree-ring", seed, name, **geometry)
+    if shading:
+        return make_shading_key(shape, seed=seed, name=name)
+    return make_key(shape, pattern, radius, channels, seed=seed, name=name, inner_radius=inner_radius, layout=layout)
+
+
 def make_keyset(shape: tuple[int, int, int], members: int, scheme: str = "tree-ring", seed: int | None = None,
                 name: str = "", **geometry) -> KeySet:
     """A set of ``members`` keys for (C, H, W) noise. ``seed`` None draws every member's secret from the OS.

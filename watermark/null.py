@@ -53,7 +53,7 @@ from diffeval.io import atomic_write_bytes
 
 from .fourier import coordinates, spectrum
 from .keys import WatermarkKey, read_tagged_file
-from .keyset import KeySet
+from .keyset import KeySet, region_key
 
 NULL_FORMAT = "diffeval-watermark-null"
 NULL_METHODS = ("gaussian", "empirical")
@@ -190,8 +190,7 @@ def calibrated_test(
     if method not in NULL_METHODS:
         raise ValueError(f"method must be one of {', '.join(NULL_METHODS)}, got {method!r}")
     null.check(key)
-    first = key.members[0] if isinstance(key, KeySet) else key
-    cos = set_cosine(null, key_coordinates(noise, first), key)
+    cos = set_cosine(null, key_coordinates(noise, region_key(key)), key)
     if method == "gaussian":
         if null.conditions:
             raise ValueError("a null calibrated under attacks ranks among its attacked references: use the "

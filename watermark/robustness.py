@@ -46,15 +46,15 @@ from diffeval.generators import Generator, load_generator
 from diffeval.generators.autoencoder import load_autoencoder
 from diffeval.io import safe_path
 
-from .attacks import Attack, attacks_from
+from .attacks import CLEAN, Attack, attacks_from
 from .cache import TensorCache
-from .calibrate import CALIBRATION_SEED
+from .calibrate import CALIBRATION_SEED, calibration_attacks, calibration_images
 from .detect import DetectSettings, recover_noise, test_key
 from .embed import EmbedSettings, generate
-from .gaussian_shading import ShadingKey, make_shading_key
-from .keys import WatermarkKey, key_geometry, make_key
-from .keyset import KeySet, is_shading, make_keyset
-from .null import NoiseNull, estimate_null, fit_count, key_coordinates
+from .gaussian_shading import ShadingKey
+from .keys import WatermarkKey, key_geometry
+from .keyset import KeySet, is_shading, make_any_key, region_key
+from .null import NoiseNull, estimate_null, key_coordinates
 
 ROBUSTNESS_COLUMNS = [
     "generator", "pattern", "key", "key_fingerprint", "attack", "kind", "strength", "auc", "tpr_at_1pct_fpr",
@@ -258,18 +258,9 @@ def evaluation_key(g: Generator, pattern: str, seed: int, name: str, radius: flo
                    subkeys: int = 1) -> WatermarkKey | ShadingKey | KeySet:
     """A key for ``g``'s noise: Gaussian Shading for the pattern "gaussian-shading", else a Tree-Ring key of
     ``pattern`` at ``radius`` / ``channels`` (None / (): ``keys.default_geometry``); ``subkeys`` > 1: a key set of
-    that many members drawn from ``seed`` (``keyset.make_keyset``)."""
+    that many members drawn from ``seed`` (``keyset.make_any_key``)."""
     r, ch = key_geometry(g, radius, channels)
-    if subkeys > 1:
-        if layout != "centred":
-            raise ValueError("--subkeys: key sets have the centred layout")
-        if pattern == GAUSSIAN_SHADING:
-            return make_keyset(g.noise_shape, subkeys, GAUSSIAN_SHADING, seed=seed, name=name)
-        return make_keyset(g.noise_shape, subkeys, seed=seed, name=name, pattern=pattern, radius=r, channels=ch,
-                           inner_radius=inner_radius)
-    if pattern == GAUSSIAN_SHADING:
-        return make_shading_key(g.noise_shape, seed=seed, name=name)
-    return make_key(g.noise_shape, pattern, r, ch, seed=seed, name=name, inner_radius=inner_radius, layout=layout)
+    return make_any_key(g.noise_shape, pattern, seed, name, r, ch, inner_radius, layout, subkeys)
 
 
 def _make_keys(g: Generator, cfg: RobustnessConfig, first: int = 0, count: int | None = None
@@ -312,17 +303,15 @@ def calibration_noise(g: Generator, cfg: RobustnessConfig, cache: TensorCache, b
     parts = {**base, "embed": asdict(embed), "n": cfg.calibrate}
     images = cache.get(f"{g.info.name}-calibration", parts,
                        functools.partial(generate, g, None, cfg.calibrate, embed, progress=progress))
-    attack = attack or attacks_from("clean")[0]
+    attack = attack or CLEAN
     inv = {**cfg.detect.inversion_parts(), "attack": attack.name, "seed": CALIBRATION_SEED}
-    if attack.kind == "regen" or any(p.kind == "regen" for p in attack.parts):
+    if attack.regenerates:
         inv["regen"] = [cfg.regen_generator, cfg.regen_steps]
-
     if attack.kind != "none":
-        images = images[fit_count(cfg.calibrate):]  # attacked references: the images the whitener is not fitted on
-        inv["rows"] = "reference"
+        inv["rows"] = "reference"  # calibration_images: the reference images only
 
     def invert() -> torch.Tensor:
-        return recover_noise(g, attack(images, seed=CALIBRATION_SEED, **(tools or {})), cfg.detect, progress)
+        return recover_noise(g, calibration_images(images, attack, tools), cfg.detect, progress)
 
     return cache.get(f"{g.info.name}-calibration-noise", {**parts, **inv}, invert)
 
@@ -333,14 +322,14 @@ def _calibration_null(g: Generator, cfg: RobustnessConfig, cache: TensorCache, b
     tree_ring = [key for pattern_keys in keys.values() for key in pattern_keys if not is_shading(key)]
     if not tree_ring:
         return None
-    first = tree_ring[0].members[0] if isinstance(tree_ring[0], KeySet) else tree_ring[0]
+    first = region_key(tree_ring[0])
     m = int(key_coordinates(torch.zeros(1, *first.shape), first).shape[1])
     if cfg.calibrate < m + 2:
         raise ValueError(f"--calibrate: the key region has {m} coordinates; calibrate on at least {m + 2} images")
     noise = calibration_noise(g, cfg, cache, base, progress)
     tools = attack_tools(g, cfg.regen_generator, cfg.regen_steps)
     attacked = {a.name: calibration_noise(g, cfg, cache, base, progress, a, tools)
-                for a in attacks_from(cfg.calibrate_attacks) if a.kind != "none"}
+                for a in calibration_attacks(cfg.calibrate_attacks)}
     null = estimate_null(noise, first, g.fingerprint(), {"n": cfg.calibrate, "embed_seed": CALIBRATION_SEED,
                                                          "levels": 8, "attacks": list(attacked)}, attacked)
     for key in tree_ring:
@@ -488,7 +477,7 @@ def _baseline_rows(
                        functools.partial(embed_baseline, method, carriers, bits))
     rows, scores = [], []
     for attack in attacks:
-        if attack.kind == "regen" or any(p.kind == "regen" for p in attack.parts):
+        if attack.regenerates:
             continue  # the regeneration attack needs the generator's own resolution
         res = {}
         for is_marked, imgs in ((False, carriers), (True, marked)):
